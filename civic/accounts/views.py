@@ -1,0 +1,77 @@
+"""Account pages: register, sign in, sign out."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from civic.accounts import service
+from civic.accounts.forms import LoginForm, RegisterForm
+from civic.db import utcnow
+from civic.errors import Invalid, RateLimited
+from civic.territories import service as territories
+from civic.web.requests import read_form, render, scope
+
+
+def safe_next(value: str | None) -> str:
+    """A local path to go back to after signing in; anything else becomes ``/`` (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+def _sign_in(request: Request, created: service.SessionUser, next_path: str) -> Response:
+    request.session.clear()
+    request.session.update({"uid": created.user_id, "nonce": created.nonce})
+    return RedirectResponse(safe_next(next_path), status_code=303)
+
+
+async def register(request: Request) -> Response:
+    """GET the registration form; POST creates a citizen account and signs it in."""
+    settings = request.app.state.settings
+    async with scope(request) as (db, _actor):
+        groups = await territories.communes_by_province(db, settings.region)
+        await db.rollback()
+        form = RegisterForm()
+        errors: dict[str, list[str]] = {}
+        if request.method == "POST":
+            form = RegisterForm(formdata=await read_form(request))
+            try:
+                created = await service.register(db, form.to_registration(), settings.region, utcnow())
+            except Invalid as exc:
+                errors = exc.field_errors
+            else:
+                return _sign_in(request, created, request.query_params.get("next", "/"))
+        return render(request, "accounts/register.html", status_code=422 if errors else 200,
+                      form=form, errors=errors, groups=groups, next=request.query_params.get("next", ""))
+
+
+async def login(request: Request) -> Response:
+    """GET the sign-in form; POST checks the password (rate-limited per address and per account)."""
+    async with scope(request) as (db, _actor):
+        form = LoginForm()
+        error = None
+        if request.method == "POST":
+            form = LoginForm(formdata=await read_form(request))
+            limiter = request.app.state.login_limiter
+            client = request.client.host if request.client else "unknown"
+            email_key = request.app.state.keys.keyed_hash("login", service.normalise_email(form.email.data or ""))
+            if not await limiter.hit("ip", client) or not await limiter.hit("account", email_key):
+                raise RateLimited()
+            try:
+                created = await service.authenticate(db, form.email.data or "", form.password.data or "", utcnow())
+            except Invalid as exc:
+                error = exc.message
+            else:
+                return _sign_in(request, created, request.query_params.get("next", "/"))
+        return render(request, "accounts/login.html", status_code=422 if error else 200, form=form, error=error,
+                      next=request.query_params.get("next", ""))
+
+
+async def logout(request: Request) -> Response:
+    """POST: end the session everywhere (rotate the nonce) and go home."""
+    async with scope(request) as (db, actor):
+        await read_form(request)
+        await service.logout(db, actor, utcnow())
+    request.session.clear()
+    return RedirectResponse(request.url_for("home"), status_code=303)

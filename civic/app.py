@@ -1,0 +1,49 @@
+"""create_app(settings) -> Starlette: the route table, middleware and lifespan. No logic here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+
+from civic.db import make_engine, make_sessionmaker
+from civic.security import Keys, RateLimiter
+from civic.settings import Settings, load_settings
+from civic.web.middleware import BodyLimitMiddleware, LanguageMiddleware, SecurityHeadersMiddleware
+from civic.web.responses import EXCEPTION_HANDLERS
+from civic.web.routes import routes
+from civic.web.templating import make_templates
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the ASGI app. ``settings`` default to the environment (``load_settings``)."""
+    settings = settings or load_settings()
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, https=settings.https),
+            Middleware(LanguageMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="civic_session",
+                       same_site="lax", https_only=settings.https, max_age=14 * 24 * 3600),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.keys = Keys(settings.secret_key)
+    app.state.templates = make_templates()
+    app.state.login_limiter = RateLimiter(settings.login_rate_limit)
+    return app

@@ -1,0 +1,36 @@
+"""Petition forms (WTForms): parse and coerce posted fields; the service validates them (domain.md §2)."""
+
+from __future__ import annotations
+
+from wtforms import BooleanField, Form, SelectField, StringField, TextAreaField
+
+from civic.petitions.service import PetitionDraft, SignatureInput
+
+
+class PetitionForm(Form):  # type: ignore[misc]
+    """A new petition: title, text, addressee."""
+
+    title = StringField()
+    body = TextAreaField()
+    addressed_to = SelectField(validate_choice=False)
+
+    def to_draft(self) -> PetitionDraft:
+        """The service's input."""
+        return PetitionDraft(self.title.data or "", self.body.data or "", self.addressed_to.data or "")
+
+
+class SignForm(Form):  # type: ignore[misc]
+    """A signature: full name, CNIE, commune, electoral declaration, consent."""
+
+    full_name = StringField()
+    cnie = StringField()
+    commune_code = SelectField(validate_choice=False)
+    electoral_declaration = BooleanField()
+    consent = BooleanField()
+
+    def to_input(self) -> SignatureInput:
+        """The service's input."""
+        return SignatureInput(
+            full_name=self.full_name.data or "", cnie=self.cnie.data or "", commune_code=self.commune_code.data or "",
+            electoral_declaration=bool(self.electoral_declaration.data), consent=bool(self.consent.data),
+        )

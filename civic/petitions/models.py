@@ -1,0 +1,101 @@
+"""Petition and signature tables.
+
+Counting (design.md, "Counting without a hot row"): there is no counter column. Counts come from the
+append-only ``signatures`` table through the ``(petition_id, province_code)`` index.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from civic.db import Base, UtcDateTime
+
+STATUSES = (
+    "draft", "collecting", "submitted", "under_examination", "admissible", "inadmissible",
+    "answered", "closed", "withdrawn", "expired",
+)
+ADDRESSEES = ("council", "body_equality", "body_youth", "body_economic")
+
+
+class Petition(Base):
+    """A petition to the regional council or one of its consultative bodies (art. 117 of 111-14).
+
+    kind: ``citizen`` (``association`` comes with issue #3).
+    addressed_to: one of ADDRESSEES. status: one of STATUSES (domain.md §2 lifecycle).
+    threshold, province_minimum, require_electoral_registration: the rule set in force when the petition was
+    published, stored so a later change of settings never changes it (domain.md §2).
+    """
+
+    __tablename__ = "petitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="citizen")
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    addressed_to: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    region_code: Mapped[str] = mapped_column(String(2))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    collection_ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    threshold: Mapped[int | None]
+    province_minimum: Mapped[int | None]
+    require_electoral_registration: Mapped[bool | None] = mapped_column(Boolean)
+
+    __table_args__ = (Index("ix_petitions_status_created", "status", "created_at"),)
+
+
+class Signature(Base):
+    """One person's signature on one petition.
+
+    cnie_hmac: HMAC-SHA256 of the normalised CNIE (hex); unique per petition, whatever the channel.
+    cnie_encrypted: Fernet token of the normalised CNIE; only council staff see it, audited (domain.md §3).
+    province_code: province of the signatory's commune, kept for the per-province spread.
+    channel: ``online`` | ``paper`` | ``assisted``.
+    """
+
+    __tablename__ = "signatures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    full_name: Mapped[str] = mapped_column(String(150))
+    cnie_hmac: Mapped[str] = mapped_column(String(64))
+    cnie_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    commune_code: Mapped[str] = mapped_column(ForeignKey("territories.code"))
+    province_code: Mapped[str] = mapped_column(String(10))
+    electoral_declaration: Mapped[bool] = mapped_column(Boolean)
+    consent_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    channel: Mapped[str] = mapped_column(String(10), default="online")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        Index("uq_signatures_petition_cnie", "petition_id", "cnie_hmac", unique=True),
+        Index(
+            "uq_signatures_petition_user", "petition_id", "user_id", unique=True,
+            postgresql_where=text("user_id IS NOT NULL"), sqlite_where=text("user_id IS NOT NULL"),
+        ),
+        Index("ix_signatures_petition_province", "petition_id", "province_code"),
+    )
+
+
+class SignatureFlag(Base):
+    """A signing attempt staff should look at, answered like a success (design.md, "Answers that reveal nothing").
+
+    reason: ``cnie_used_by_other_account`` (the CNIE had already signed from another account).
+    """
+
+    __tablename__ = "signature_flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cnie_hmac: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_signature_flags_petition_user", "petition_id", "user_id"),)

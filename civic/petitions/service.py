@@ -1,0 +1,440 @@
+"""Petition use cases: create, publish, read, count, sign, and staff access to signatures.
+
+Rules: Organic Law 111-14 and Law 09-08 as summarised in shared/domain.md §2–§3.
+Signing is a hot path (design.md): SQLAlchemy Core statements, no ORM loading, no password hashing,
+one INSERT guarded by the database's unique indexes.
+"""
+
+from __future__ import annotations
+
+from civic.i18n import N_
+
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from civic import audit
+from civic.accounts.models import User
+from civic.errors import Conflict, Forbidden, Invalid, NotFound, NotSignedIn
+from civic.permissions import Action, Actor, can
+from civic.petitions.models import ADDRESSEES, Petition, Signature, SignatureFlag
+from civic.petitions.rules import RuleSet, rule_set
+from civic.security import Keys, normalise_cnie
+from civic.settings import PetitionRules
+from civic.territories import service as territories
+from civic.territories.models import Territory
+
+TITLE_MAX = 200
+TITLE_MIN = 10
+BODY_MAX = 10_000
+BODY_MIN = 50
+NAME_MAX = 150
+PUBLIC_STATUSES = (
+    "collecting", "submitted", "under_examination", "admissible", "inadmissible", "answered", "closed", "expired",
+)
+
+
+class SignOutcome(enum.Enum):
+    """What a signing attempt answers. FLAGGED is never told apart from SIGNED (design.md)."""
+
+    SIGNED = "signed"
+    ALREADY_SIGNED = "already_signed"
+
+
+@dataclass(frozen=True)
+class PetitionDraft:
+    """What an initiator writes: title (10–200 chars), body (50–10,000 chars), addressed_to (one of ADDRESSEES)."""
+
+    title: str
+    body: str
+    addressed_to: str
+
+
+@dataclass(frozen=True)
+class SignatureInput:
+    """What a signatory gives (shared/domain.md §2, data on each signatory).
+
+    cnie: as typed (any case, spaces allowed). commune_code: commune of residence, in the region.
+    electoral_declaration: declared on the electoral lists. consent: explicit Law 09-08 consent.
+    """
+
+    full_name: str
+    cnie: str
+    commune_code: str
+    electoral_declaration: bool
+    consent: bool
+
+
+@dataclass(frozen=True)
+class PetitionView:
+    """A petition as pages and the API show it. Rule fields are those stored at publication."""
+
+    id: int
+    title: str
+    body: str
+    addressed_to: str
+    status: str
+    author_id: int
+    author_name: str
+    created_at: datetime
+    published_at: datetime | None
+    collection_ends_at: datetime | None
+    rules: RuleSet
+
+
+@dataclass(frozen=True)
+class ProvinceCount:
+    """Signatures from one province against the per-province minimum."""
+
+    code: str
+    name_ar: str
+    name_fr: str
+    count: int
+    minimum: int
+
+    @property
+    def met(self) -> bool:
+        """True when the province has at least its minimum."""
+        return self.count >= self.minimum
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Signature count of a petition: total, threshold, and the per-province spread (domain.md §2)."""
+
+    total: int
+    threshold: int
+    provinces: list[ProvinceCount]
+
+    @property
+    def threshold_met(self) -> bool:
+        """True when the total reaches the threshold."""
+        return self.total >= self.threshold
+
+    @property
+    def spread_met(self) -> bool:
+        """True when every province reaches its minimum."""
+        return all(p.met for p in self.provinces)
+
+
+@dataclass(frozen=True)
+class SignatureRecord:
+    """A signature with personal data, for council staff only (CNIE decrypted; every view audited)."""
+
+    number: int
+    signed_at: datetime
+    full_name: str
+    cnie: str
+    commune_ar: str
+    commune_fr: str
+    province_ar: str
+    province_fr: str
+    channel: str
+    electoral_declaration: bool
+
+
+def current_rule_set(region_population: int, rules: PetitionRules) -> RuleSet:
+    """The rule set a petition published now would get."""
+    return rule_set(region_population, rules)
+
+
+def validate_draft(draft: PetitionDraft) -> PetitionDraft:
+    """Check a draft's fields; raises Invalid with msgids per field. Returns the draft with white space trimmed."""
+    title = " ".join(draft.title.split())
+    body = draft.body.strip()
+    errors: dict[str, list[str]] = {}
+    if not title:
+        errors["title"] = [N_("Please give your petition a title.")]
+    elif len(title) < TITLE_MIN:
+        errors["title"] = [N_("The title must be at least 10 characters long.")]
+    elif len(title) > TITLE_MAX:
+        errors["title"] = [N_("The title must be at most 200 characters long.")]
+    if not body:
+        errors["body"] = [N_("Please explain what you ask the council to do.")]
+    elif len(body) < BODY_MIN:
+        errors["body"] = [N_("The text must be at least 50 characters long.")]
+    elif len(body) > BODY_MAX:
+        errors["body"] = [N_("The text must be at most 10,000 characters long.")]
+    if draft.addressed_to not in ADDRESSEES:
+        errors["addressed_to"] = [N_("Please choose who the petition is addressed to.")]
+    if errors:
+        raise Invalid(errors)
+    return PetitionDraft(title=title, body=body, addressed_to=draft.addressed_to)
+
+
+async def create_petition(session: AsyncSession, actor: Actor, draft: PetitionDraft, region_code: str,
+                          now: datetime) -> int:
+    """Create a citizens' petition in ``draft``; returns its id. Raises NotSignedIn, Forbidden, Invalid."""
+    if not actor.signed_in:
+        raise NotSignedIn()
+    if not can(actor, Action.PETITION_CREATE, None, now):
+        raise Forbidden()
+    clean = validate_draft(draft)
+    async with session.begin():
+        result = await session.execute(insert(Petition).values(
+            kind="citizen", title=clean.title, body=clean.body, addressed_to=clean.addressed_to, status="draft",
+            region_code=region_code, author_id=actor.user_id, created_at=now,
+        ).returning(Petition.id))
+        petition_id = int(result.scalar_one())
+        await audit.record(session, actor_id=actor.user_id, action="petitions:create", subject_type="petition",
+                           subject_id=petition_id, now=now)
+    return petition_id
+
+
+async def publish(session: AsyncSession, actor: Actor, petition_id: int, rules: PetitionRules,
+                  now: datetime) -> None:
+    """Open a draft for signatures (``draft`` → ``collecting``) and store the rule set in force.
+
+    The rule set is fixed at publication, so a later change of settings never changes this petition
+    (shared/domain.md §2). Raises NotFound, Forbidden (not the author), Conflict (not a draft).
+    """
+    async with session.begin():
+        petition = await session.get(Petition, petition_id, with_for_update=True)
+        if petition is None:
+            raise NotFound()
+        if not can(actor, Action.PETITION_PUBLISH, petition, now):
+            raise Forbidden()
+        if petition.status != "draft":
+            raise Conflict(N_("This petition is already open for signatures."))
+        region = await territories.region(session, petition.region_code)
+        rs = rule_set(region.population_2024, rules)
+        petition.status = "collecting"
+        petition.published_at = now
+        petition.collection_ends_at = now + timedelta(days=rs.collection_days)
+        petition.threshold = rs.threshold
+        petition.province_minimum = rs.province_minimum
+        petition.require_electoral_registration = rs.require_electoral_registration
+        await audit.record(session, actor_id=actor.user_id, action="petitions:publish", subject_type="petition",
+                           subject_id=petition_id, now=now,
+                           detail={"threshold": rs.threshold, "province_minimum": rs.province_minimum})
+
+
+def _view(p: Petition, author_name: str, fallback: RuleSet) -> PetitionView:
+    stored = p.threshold is not None
+    rules = RuleSet(
+        threshold=p.threshold if stored and p.threshold is not None else fallback.threshold,
+        province_minimum=p.province_minimum if stored and p.province_minimum is not None
+        else fallback.province_minimum,
+        require_electoral_registration=bool(p.require_electoral_registration) if stored
+        else fallback.require_electoral_registration,
+        collection_days=((p.collection_ends_at - p.published_at).days
+                         if p.collection_ends_at and p.published_at else fallback.collection_days),
+    )
+    return PetitionView(
+        id=p.id, title=p.title, body=p.body, addressed_to=p.addressed_to, status=p.status, author_id=p.author_id,
+        author_name=author_name, created_at=p.created_at, published_at=p.published_at,
+        collection_ends_at=p.collection_ends_at, rules=rules,
+    )
+
+
+async def get_petition(session: AsyncSession, actor: Actor, petition_id: int, rules: PetitionRules) -> PetitionView:
+    """One petition. Drafts are visible only to their author and staff; others get NotFound."""
+    row = (await session.execute(
+        select(Petition, User.display_name).join(User, User.id == Petition.author_id).where(Petition.id == petition_id)
+    )).first()
+    if row is None:
+        raise NotFound()
+    petition, author_name = row
+    if petition.status == "draft" and actor.user_id != petition.author_id and not can(
+        actor, Action.SIGNATURES_VIEW_PERSONAL
+    ):
+        raise NotFound()
+    region = await territories.region(session, petition.region_code)
+    return _view(petition, author_name, rule_set(region.population_2024, rules))
+
+
+async def list_public(session: AsyncSession, region_code: str, rules: PetitionRules,
+                      limit: int = 50) -> list[tuple[PetitionView, int]]:
+    """Public petitions of the region, newest first, each with its signature count."""
+    counts = (select(Signature.petition_id, func.count().label("n"))
+              .group_by(Signature.petition_id).subquery())
+    rows = await session.execute(
+        select(Petition, User.display_name, func.coalesce(counts.c.n, 0))
+        .join(User, User.id == Petition.author_id)
+        .outerjoin(counts, counts.c.petition_id == Petition.id)
+        .where(Petition.region_code == region_code, Petition.status.in_(PUBLIC_STATUSES))
+        .order_by(Petition.published_at.desc(), Petition.id.desc()).limit(limit)
+    )
+    region = await territories.region(session, region_code)
+    fallback = rule_set(region.population_2024, rules)
+    return [(_view(p, name, fallback), int(n)) for p, name, n in rows.tuples()]
+
+
+async def list_own_drafts(session: AsyncSession, actor: Actor, rules: PetitionRules) -> list[PetitionView]:
+    """The actor's own petitions still in draft, newest first."""
+    if not actor.signed_in:
+        return []
+    rows = await session.execute(
+        select(Petition, User.display_name).join(User, User.id == Petition.author_id)
+        .where(Petition.author_id == actor.user_id, Petition.status == "draft").order_by(Petition.id.desc())
+    )
+    result = []
+    for p, name in rows.tuples():
+        region = await territories.region(session, p.region_code)
+        result.append(_view(p, name, rule_set(region.population_2024, rules)))
+    return result
+
+
+async def tally(session: AsyncSession, petition: PetitionView, region_code: str) -> Tally:
+    """Count signatures by province from the signatures table (index ``ix_signatures_petition_province``)."""
+    rows = await session.execute(
+        select(Signature.province_code, func.count()).where(Signature.petition_id == petition.id)
+        .group_by(Signature.province_code)
+    )
+    by_code = {code: int(n) for code, n in rows.tuples()}
+    provs = await territories.provinces(session, region_code)
+    return Tally(
+        total=sum(by_code.values()),
+        threshold=petition.rules.threshold,
+        provinces=[ProvinceCount(p.code, p.name_ar, p.name_fr, by_code.get(p.code, 0), petition.rules.province_minimum)
+                   for p in provs],
+    )
+
+
+async def has_signed(session: AsyncSession, actor: Actor, petition_id: int) -> bool:
+    """True when the actor's account has signed (or been answered as if it had signed) this petition."""
+    if not actor.signed_in:
+        return False
+    signed = await session.scalar(select(
+        exists().where(Signature.petition_id == petition_id, Signature.user_id == actor.user_id)
+        | exists().where(SignatureFlag.petition_id == petition_id, SignatureFlag.user_id == actor.user_id)
+    ))
+    return bool(signed)
+
+
+def validate_signature(data: SignatureInput, require_electoral: bool) -> tuple[str, str]:
+    """Check a signature's fields; returns (full_name, normalised CNIE). Raises Invalid with msgids per field."""
+    errors: dict[str, list[str]] = {}
+    name = " ".join(data.full_name.split())
+    if not name:
+        errors["full_name"] = [N_("Please write your full name.")]
+    elif len(name) > NAME_MAX:
+        errors["full_name"] = [N_("The name must be at most 150 characters long.")]
+    cnie = normalise_cnie(data.cnie)
+    if not data.cnie.strip():
+        errors["cnie"] = [N_("Please write your CNIE number.")]
+    elif cnie is None:
+        errors["cnie"] = [N_("A CNIE number is one or two Latin letters followed by up to six digits, e.g. AB123456.")]
+    if not data.commune_code:
+        errors["commune_code"] = [N_("Please choose your commune of residence.")]
+    if require_electoral and not data.electoral_declaration:
+        errors["electoral_declaration"] = [N_("This petition requires signatories to be on the electoral lists.")]
+    if not data.consent:
+        errors["consent"] = [N_("Your signature can only be recorded with your consent.")]
+    if errors or cnie is None:
+        raise Invalid(errors)
+    return name, cnie
+
+
+async def sign(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int, data: SignatureInput,
+               now: datetime) -> SignOutcome:
+    """Record an online signature.
+
+    One person, one signature per petition: the unique index on (petition_id, cnie_hmac) decides, whatever
+    the channel (shared/domain.md §2). A CNIE already used from another account is answered like a new
+    signature, is not counted twice, and is flagged for staff (design.md, "Answers that reveal nothing").
+    The same account signing again gets ALREADY_SIGNED.
+
+    Raises NotSignedIn, NotFound, Conflict (not collecting, or the collection period is over), Invalid.
+    """
+    if not actor.signed_in:
+        raise NotSignedIn()
+    if not can(actor, Action.PETITION_SIGN, None, now):
+        raise Forbidden()
+    async with session.begin():
+        p = (await session.execute(
+            select(Petition.status, Petition.region_code, Petition.collection_ends_at,
+                   Petition.require_electoral_registration).where(Petition.id == petition_id)
+        )).first()
+        if p is None:
+            raise NotFound()
+        if p.status != "collecting":
+            raise Conflict(N_("This petition is not collecting signatures."))
+        if p.collection_ends_at is not None and now >= p.collection_ends_at:
+            raise Conflict(N_("The collection period of this petition is over."))
+        name, cnie = validate_signature(data, bool(p.require_electoral_registration))
+        commune = (await session.execute(
+            select(Territory.province_code).where(
+                Territory.code == data.commune_code, Territory.kind == "commune",
+                Territory.region_code == p.region_code)
+        )).first()
+        if commune is None:
+            raise Invalid({"commune_code": [N_("Please choose a commune of this region.")]})
+        digest = keys.cnie_hmac(cnie)
+        dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        inserted = await session.execute(dialect_insert(Signature).values(
+            petition_id=petition_id, user_id=actor.user_id, full_name=name, cnie_hmac=digest,
+            cnie_encrypted=keys.encrypt_cnie(cnie), commune_code=data.commune_code,
+            province_code=commune.province_code, electoral_declaration=data.electoral_declaration,
+            consent_at=now, channel="online", created_at=now,
+        ).on_conflict_do_nothing().returning(Signature.id))
+        if inserted.first() is not None:
+            return SignOutcome.SIGNED
+        own = await session.scalar(select(exists().where(
+            Signature.petition_id == petition_id, Signature.user_id == actor.user_id)))
+        if own:
+            return SignOutcome.ALREADY_SIGNED
+        flagged = await session.scalar(select(exists().where(
+            SignatureFlag.petition_id == petition_id, SignatureFlag.user_id == actor.user_id)))
+        if flagged:
+            return SignOutcome.ALREADY_SIGNED
+        await session.execute(insert(SignatureFlag).values(
+            petition_id=petition_id, user_id=actor.user_id, cnie_hmac=digest,
+            reason="cnie_used_by_other_account", created_at=now,
+        ))
+        return SignOutcome.SIGNED
+
+
+def _require_staff(actor: Actor, action: Action, now: datetime) -> None:
+    if not actor.signed_in:
+        raise NotSignedIn()
+    if not can(actor, action, None, now):
+        raise Forbidden()
+
+
+async def _signature_rows(session: AsyncSession, keys: Keys, petition_id: int) -> AsyncIterator[SignatureRecord]:
+    province = Territory.__table__.alias("province")
+    stmt = (
+        select(Signature.created_at, Signature.full_name, Signature.cnie_encrypted, Signature.channel,
+               Signature.electoral_declaration, Territory.name_ar, Territory.name_fr,
+               province.c.name_ar, province.c.name_fr)
+        .join(Territory, Territory.code == Signature.commune_code)
+        .join(province, province.c.code == Signature.province_code)
+        .where(Signature.petition_id == petition_id).order_by(Signature.id)
+        .execution_options(yield_per=1000)
+    )
+    number = 0
+    async with session.begin():
+        result = await session.stream(stmt)
+        async for row in result:
+            number += 1
+            yield SignatureRecord(
+                number=number, signed_at=row[0], full_name=row[1], cnie=keys.decrypt_cnie(row[2]), channel=row[3],
+                electoral_declaration=row[4], commune_ar=row[5], commune_fr=row[6], province_ar=row[7],
+                province_fr=row[8],
+            )
+
+
+async def open_signatures(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int,
+                          now: datetime, purpose: str = "view") -> AsyncIterator[SignatureRecord]:
+    """Check access, audit it, then return an iterator over signatures with decrypted CNIEs (council staff only).
+
+    purpose: ``view`` (the staff page) or ``export`` (the CSV). Requires signatures:view_personal, and
+    exports:personal for an export; every access is recorded in the audit log before any row is read
+    (shared/domain.md §3). Raises NotSignedIn, Forbidden, NotFound before anything is streamed.
+    """
+    _require_staff(actor, Action.SIGNATURES_VIEW_PERSONAL, now)
+    if purpose == "export":
+        _require_staff(actor, Action.EXPORTS_PERSONAL, now)
+    async with session.begin():
+        if await session.get(Petition, petition_id) is None:
+            raise NotFound()
+        await audit.record(session, actor_id=actor.user_id, action=f"signatures:{purpose}_personal",
+                           subject_type="petition", subject_id=petition_id, now=now)
+    return _signature_rows(session, keys, petition_id)

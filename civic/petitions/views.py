@@ -1,0 +1,176 @@
+"""Petition pages, the signing form (full page or htmx fragment), staff signature list, and the JSON API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from civic.accounts import service as accounts
+from civic.db import utcnow
+from civic.errors import Conflict, Invalid
+from civic.petitions import service
+from civic.petitions.forms import PetitionForm, SignForm
+from civic.petitions.models import ADDRESSEES
+from civic.territories import service as territories
+from civic.web.requests import is_htmx, keys, read_form, render, scope
+
+
+def _petition_id(request: Request) -> int:
+    return int(request.path_params["petition_id"])
+
+
+async def home(request: Request) -> Response:
+    """The home page: what Civic is, and the petitions collecting or done."""
+    settings = request.app.state.settings
+    async with scope(request) as (db, actor):
+        petitions = await service.list_public(db, settings.region, settings.petition_rules)
+        drafts = await service.list_own_drafts(db, actor, settings.petition_rules)
+        region = await territories.region(db, settings.region)
+        rules = service.current_rule_set(region.population_2024, settings.petition_rules)
+    return render(request, "home.html", petitions=petitions, drafts=drafts, region=region, rules=rules)
+
+
+async def _detail_context(request: Request, db: Any, actor: Any, petition_id: int) -> dict[str, Any]:
+    settings = request.app.state.settings
+    petition = await service.get_petition(db, actor, petition_id, settings.petition_rules)
+    tally = await service.tally(db, petition, settings.region)
+    signed = await service.has_signed(db, actor, petition_id)
+    groups = await territories.communes_by_province(db, settings.region)
+    profile_commune = None
+    if actor.signed_in:
+        me = await accounts.profile(db, actor)
+        profile_commune = me.commune_code if me else None
+    await db.rollback()
+    return {"petition": petition, "tally": tally, "signed": signed, "groups": groups,
+            "profile_commune": profile_commune, "addressees": ADDRESSEES}
+
+
+async def detail(request: Request) -> Response:
+    """A petition: text, rules in force, progress, and the signing form."""
+    flash = request.session.pop("flash", None)
+    outcome = service.SignOutcome(flash) if flash in {o.value for o in service.SignOutcome} else None
+    async with scope(request) as (db, actor):
+        ctx = await _detail_context(request, db, actor, _petition_id(request))
+    return render(request, "petitions/detail.html", form=SignForm(), errors={}, outcome=outcome, message=None,
+                  **ctx)
+
+
+async def sign(request: Request) -> Response:
+    """GET: the signing page. POST: record a signature; htmx gets the sign area and the progress (OOB swap)."""
+    petition_id = _petition_id(request)
+    async with scope(request) as (db, actor):
+        ctx = await _detail_context(request, db, actor, petition_id)
+        if request.method == "GET":
+            return render(request, "petitions/sign.html", form=SignForm(), errors={}, outcome=None,
+                          message=None, **ctx)
+        form = SignForm(formdata=await read_form(request))
+        errors: dict[str, list[str]] = {}
+        message = None
+        outcome = None
+        try:
+            outcome = await service.sign(db, actor, keys(request), petition_id, form.to_input(), utcnow())
+        except Invalid as exc:
+            errors = exc.field_errors
+            message = exc.message
+        except Conflict as exc:
+            message = exc.message
+        if outcome is not None:
+            ctx = await _detail_context(request, db, actor, petition_id)
+    status = 422 if errors else (409 if message else 200)
+    if is_htmx(request):
+        return render(request, "petitions/_sign_result.html", status_code=status, form=form, errors=errors,
+                      outcome=outcome, message=message, **ctx)
+    if outcome is not None:
+        request.session["flash"] = outcome.value
+        return RedirectResponse(request.url_for("petition", petition_id=petition_id), status_code=303)
+    return render(request, "petitions/sign.html", status_code=status, form=form, errors=errors, outcome=outcome,
+                  message=message, **ctx)
+
+
+async def progress(request: Request) -> Response:
+    """The progress fragment alone (for htmx refreshes)."""
+    async with scope(request) as (db, actor):
+        ctx = await _detail_context(request, db, actor, _petition_id(request))
+    return render(request, "petitions/_progress.html", **ctx)
+
+
+async def new(request: Request) -> Response:
+    """GET: the new petition form. POST: create a draft and show it."""
+    settings = request.app.state.settings
+    async with scope(request) as (db, actor):
+        if not actor.signed_in:
+            return RedirectResponse(request.url_for("login").include_query_params(next=request.url.path), 303)
+        form = PetitionForm()
+        errors: dict[str, list[str]] = {}
+        if request.method == "POST":
+            form = PetitionForm(formdata=await read_form(request))
+            try:
+                petition_id = await service.create_petition(db, actor, form.to_draft(), settings.region, utcnow())
+            except Invalid as exc:
+                errors = exc.field_errors
+            else:
+                return RedirectResponse(request.url_for("petition", petition_id=petition_id), status_code=303)
+        region = await territories.region(db, settings.region)
+        rules = service.current_rule_set(region.population_2024, settings.petition_rules)
+    return render(request, "petitions/new.html", status_code=422 if errors else 200, form=form, errors=errors,
+                  addressees=ADDRESSEES, rules=rules)
+
+
+async def publish(request: Request) -> Response:
+    """POST: the author opens a draft for signatures."""
+    petition_id = _petition_id(request)
+    async with scope(request) as (db, actor):
+        await read_form(request)
+        await service.publish(db, actor, petition_id, request.app.state.settings.petition_rules, utcnow())
+    return RedirectResponse(request.url_for("petition", petition_id=petition_id), status_code=303)
+
+
+async def staff_signatures(request: Request) -> Response:
+    """Council staff: the signatures of a petition with CNIEs (the access is audited)."""
+    petition_id = _petition_id(request)
+    settings = request.app.state.settings
+    async with scope(request) as (db, actor):
+        petition = await service.get_petition(db, actor, petition_id, settings.petition_rules)
+        await db.rollback()
+        rows = [r async for r in await service.open_signatures(db, actor, keys(request), petition_id, utcnow())]
+    return render(request, "staff/signatures.html", petition=petition, rows=rows)
+
+
+# --- JSON API (open data: no personal data, ever) ---------------------------------------------------------
+
+
+def petition_json(petition: service.PetitionView, tally: service.Tally) -> dict[str, Any]:
+    """The public JSON shape of a petition: counts only."""
+    return {
+        "id": petition.id,
+        "title": petition.title,
+        "status": petition.status,
+        "addressed_to": petition.addressed_to,
+        "signature_count": tally.total,
+        "threshold": tally.threshold,
+        "province_minimum": petition.rules.province_minimum,
+        "signatures_by_province": {p.code: p.count for p in tally.provinces},
+        "created_at": petition.created_at.isoformat(),
+        "published_at": petition.published_at.isoformat() if petition.published_at else None,
+    }
+
+
+async def api_petitions(request: Request) -> Response:
+    """GET /api/v1/petitions: public petitions of the region with their counts."""
+    settings = request.app.state.settings
+    async with scope(request) as (db, _actor):
+        items = []
+        for petition, _count in await service.list_public(db, settings.region, settings.petition_rules, limit=500):
+            items.append(petition_json(petition, await service.tally(db, petition, settings.region)))
+    return JSONResponse({"petitions": items})
+
+
+async def api_petition(request: Request) -> Response:
+    """GET /api/v1/petitions/{id}: one public petition with its counts."""
+    settings = request.app.state.settings
+    async with scope(request) as (db, _actor):
+        petition = await service.get_petition(db, _actor, _petition_id(request), settings.petition_rules)
+        tally = await service.tally(db, petition, settings.region)
+    return JSONResponse(petition_json(petition, tally))

@@ -1,0 +1,139 @@
+"""Settings read once from the environment (``CIVIC_*``) and validated at start-up.
+
+Every rule that the domain sources disagree on is a setting here, with the default
+documented next to it (shared/domain.md, introduction).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from civic.errors import ConfigError
+
+ENVIRONMENTS = ("development", "test", "production")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class PetitionRules:
+    """Petition rules in force for new petitions (shared/domain.md §2).
+
+    thresholds: ((population_upper_bound_exclusive | None, signatures), ...) ordered by bound;
+        default from the Marrakech-Safi regional guide: <1,000,000 → 300, 1–3 million → 400, >3 million → 500.
+    province_share_percent: minimum share of the threshold per province, by residence (default 5).
+    require_electoral_registration: signatories declare they are on the electoral lists (default on).
+    collection_days: how long a petition collects signatures before it expires (default 365).
+    retention_days: how long signatory data is kept after closing (Law 09-08, shared/domain.md §3; default 365).
+    """
+
+    thresholds: tuple[tuple[int | None, int], ...] = ((1_000_000, 300), (3_000_001, 400), (None, 500))
+    province_share_percent: int = 5
+    require_electoral_registration: bool = True
+    collection_days: int = 365
+    retention_days: int = 365
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide configuration.
+
+    database_url: SQLAlchemy async URL; default the embedded SQLite file ``civic.db``.
+    secret_key: signs cookies and tokens and derives the CNIE encryption and HMAC keys.
+    region: code of the region this deployment serves (default ``05``, Béni Mellal-Khénifra).
+    env: ``development`` | ``test`` | ``production``.
+    """
+
+    database_url: str = "sqlite+aiosqlite:///civic.db"
+    secret_key: str = field(default="", repr=False)
+    region: str = "05"
+    env: str = "development"
+    https: bool = False
+    petition_rules: PetitionRules = PetitionRules()
+    max_body_bytes: int = 256 * 1024
+    login_rate_limit: str = "10/5minutes"
+    timezone: str = "Africa/Casablanca"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is the embedded SQLite default."""
+        return self.database_url.startswith("sqlite")
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be on or off (got {raw!r})")
+
+
+def _int(name: str, raw: str, minimum: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number (got {raw!r})") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum} (got {value})")
+    return value
+
+
+def _secret_key(env: str, environ: dict[str, str]) -> str:
+    key = environ.get("CIVIC_SECRET_KEY", "").strip()
+    if key:
+        if len(key) < 32:
+            raise ConfigError("CIVIC_SECRET_KEY must be at least 32 characters long")
+        return key
+    if env == "production":
+        raise ConfigError("CIVIC_SECRET_KEY is required when CIVIC_ENV=production")
+    key_file = Path(environ.get("CIVIC_SECRET_KEY_FILE", str(ROOT / ".civic-secret-key")))
+    if key_file.exists():
+        return key_file.read_text(encoding="utf-8").strip()
+    key = secrets.token_urlsafe(48)
+    key_file.write_text(key + "\n", encoding="utf-8")
+    key_file.chmod(0o600)
+    return key
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate settings from ``environ`` (default ``os.environ``).
+
+    Raises ConfigError with a one-line explanation when a value is wrong.
+    """
+    env_vars = dict(os.environ if environ is None else environ)
+    env = env_vars.get("CIVIC_ENV", "development").strip()
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"CIVIC_ENV must be one of {', '.join(ENVIRONMENTS)} (got {env!r})")
+    url = env_vars.get("CIVIC_DATABASE_URL", Settings.database_url).strip()
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "CIVIC_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+            f"(got a URL starting {url.split(':', 1)[0]!r})"
+        )
+    region = env_vars.get("CIVIC_REGION", "05").strip()
+    if not re.fullmatch(r"\d{2}", region) or not 1 <= int(region) <= 12:
+        raise ConfigError(f"CIVIC_REGION must be a two-digit region code from 01 to 12 (got {region!r})")
+    rules = PetitionRules(
+        province_share_percent=_int(
+            "CIVIC_PROVINCE_SHARE_PERCENT", env_vars.get("CIVIC_PROVINCE_SHARE_PERCENT", "5"), 0
+        ),
+        require_electoral_registration=_bool(
+            "CIVIC_REQUIRE_ELECTORAL_REGISTRATION", env_vars.get("CIVIC_REQUIRE_ELECTORAL_REGISTRATION", "on")
+        ),
+        collection_days=_int("CIVIC_COLLECTION_DAYS", env_vars.get("CIVIC_COLLECTION_DAYS", "365"), 1),
+        retention_days=_int("CIVIC_RETENTION_DAYS", env_vars.get("CIVIC_RETENTION_DAYS", "365"), 0),
+    )
+    return Settings(
+        database_url=url,
+        secret_key=_secret_key(env, env_vars),
+        region=region,
+        env=env,
+        https=_bool("CIVIC_HTTPS", env_vars.get("CIVIC_HTTPS", "off")),
+        petition_rules=rules,
+        max_body_bytes=_int("CIVIC_MAX_BODY_BYTES", env_vars.get("CIVIC_MAX_BODY_BYTES", str(256 * 1024)), 1024),
+        login_rate_limit=env_vars.get("CIVIC_LOGIN_RATE_LIMIT", "10/5minutes"),
+    )

@@ -1,0 +1,1 @@
+"""Territories: the region, its provinces and communes (shared/domain.md §1)."""

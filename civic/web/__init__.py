@@ -1,0 +1,1 @@
+"""The web layer: routes, middleware, templating, responses. Thin: no rules live here."""

@@ -1,0 +1,92 @@
+"""Helpers every view uses: the database session, the actor, CSRF-checked forms, rendering."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from civic.accounts import service as accounts
+from civic.errors import CsrfFailed
+from civic.permissions import ANONYMOUS, Actor
+from civic.security import Keys, check_csrf_token, make_csrf_token, new_nonce
+from civic.web.templating import context
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+
+def keys(request: Request) -> Keys:
+    """The application's derived keys."""
+    return request.app.state.keys  # type: ignore[no-any-return]
+
+
+def _csrf_seed(request: Request) -> str:
+    seed = request.session.get("csrf")
+    if not isinstance(seed, str):
+        seed = new_nonce()
+        request.session["csrf"] = seed
+    return seed
+
+
+async def resolve_actor(request: Request, db: AsyncSession) -> Actor:
+    """The actor of the session cookie; puts it and the CSRF token on ``request.state`` for the templates."""
+    uid = request.session.get("uid")
+    nonce = request.session.get("nonce")
+    actor = ANONYMOUS
+    if isinstance(uid, int) and isinstance(nonce, str):
+        actor = await accounts.actor_for_session(db, uid, nonce)
+    request.state.actor = actor
+    request.state.csrf_token = make_csrf_token(keys(request), _csrf_seed(request))
+    return actor
+
+
+def open_session(request: Request) -> AsyncSession:
+    """A new database session; the caller closes it."""
+    return request.app.state.sessionmaker()  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def scope(request: Request) -> AsyncIterator[tuple[AsyncSession, Actor]]:
+    """Open a database session for the request and resolve the actor from the session cookie."""
+    async with open_session(request) as db:
+        yield db, await resolve_actor(request, db)
+
+
+async def read_form(request: Request) -> FormData:
+    """Read a POSTed form and check its CSRF token (field ``csrf_token`` or header ``X-CSRF-Token``).
+
+    Raises CsrfFailed when the token is missing or wrong; BodyTooLarge (middleware) when the body is too big.
+    """
+    form = await request.form(max_files=0, max_fields=50, max_part_size=64 * 1024)
+    token = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
+    if not check_csrf_token(keys(request), request.session.get("csrf"), token if isinstance(token, str) else None):
+        raise CsrfFailed()
+    return form
+
+
+def field(form: FormData, name: str, max_length: int = 20_000) -> str:
+    """A form field as text ('' when missing or a file), cut at ``max_length`` characters."""
+    value = form.get(name)
+    return value[:max_length] if isinstance(value, str) else ""
+
+
+def is_htmx(request: Request) -> bool:
+    """True for requests htmx sent (``HX-Request: true``), which get fragments instead of whole pages."""
+    return request.headers.get("hx-request") == "true"
+
+
+def render(request: Request, template: str, status_code: int = 200, **values: Any) -> Response:
+    """Render ``template`` with the base context."""
+    if not hasattr(request.state, "actor"):
+        request.state.actor = ANONYMOUS
+        request.state.csrf_token = make_csrf_token(keys(request), _csrf_seed(request))
+    templates = request.app.state.templates
+    return templates.TemplateResponse(  # type: ignore[no-any-return]
+        request, template, context(request, **values), status_code=status_code
+    )

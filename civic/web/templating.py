@@ -1,0 +1,45 @@
+"""Jinja2 environment: autoescaping, Babel's gettext for the request's language, formatting filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from civic import i18n
+from civic.settings import ROOT
+
+TEMPLATES_DIR = ROOT / "templates"
+
+
+def make_templates(directory: Path = TEMPLATES_DIR) -> Jinja2Templates:
+    """Templates with the i18n extension bound to the request's language, and Civic's filters and globals."""
+    env = Environment(
+        loader=FileSystemLoader(directory),
+        autoescape=select_autoescape(["html", "xml"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["number"] = i18n.format_number
+    env.filters["datetime"] = i18n.format_datetime
+    env.filters["date"] = i18n.format_date
+    env.filters["share"] = i18n.format_share
+    env.globals["languages"] = i18n.LANGUAGES
+    env.globals["current_language"] = i18n.current_language
+    return Jinja2Templates(env=env)
+
+
+def place_name(place: Any) -> str:
+    """A territory's name in the current language (Arabic or French; Tamazight falls back to French)."""
+    return str(place.name_ar if i18n.current_language().code == "ar" else place.name_fr)
+
+
+def context(request: Request, **values: Any) -> dict[str, Any]:
+    """The base template context: the actor, the CSRF token and the current path for the language switch."""
+    return {"actor": request.state.actor, "csrf_token": request.state.csrf_token, "path": request.url.path,
+            "place_name": place_name, **values}
