@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,3 +83,17 @@ def import_all_models() -> None:
     import civic.audit
     import civic.petitions.models
     import civic.territories.models  # noqa: F401
+
+
+@asynccontextmanager
+async def reading(session: AsyncSession) -> AsyncIterator[None]:
+    """Run reads in their own short transaction, or inside the caller's when one is open.
+
+    Read services use this so they never leave an implicit transaction open behind them (services that
+    write use ``session.begin()`` and would otherwise find one already begun).
+    """
+    if session.in_transaction():
+        yield
+    else:
+        async with session.begin():
+            yield

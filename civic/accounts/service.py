@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from civic import audit
 from civic.accounts.models import ROLES, User
+from civic.db import reading
 from civic.errors import Conflict, Invalid
 from civic.permissions import ANONYMOUS, Actor
 from civic.security import dummy_verify, hash_password, new_nonce, verify_password
@@ -109,26 +110,26 @@ async def authenticate(session: AsyncSession, email: str, password: str, now: da
 
 async def actor_for_session(session: AsyncSession, user_id: int | None, nonce: str | None) -> Actor:
     """The actor for a session cookie's user id and nonce; ANONYMOUS when missing, unknown or revoked."""
-    if user_id is None or nonce is None:
-        return ANONYMOUS
-    row = (await session.execute(
-        select(User.role, User.display_name, User.session_nonce).where(User.id == user_id)
-    )).first()
-    await session.rollback()
-    if row is None or row.session_nonce != nonce:
-        return ANONYMOUS
-    return Actor(user_id=user_id, role=row.role, display_name=row.display_name)
+    async with reading(session):
+        if user_id is None or nonce is None:
+            return ANONYMOUS
+        row = (await session.execute(
+            select(User.role, User.display_name, User.session_nonce).where(User.id == user_id)
+        )).first()
+        if row is None or row.session_nonce != nonce:
+            return ANONYMOUS
+        return Actor(user_id=user_id, role=row.role, display_name=row.display_name)
 
 
 async def profile(session: AsyncSession, actor: Actor) -> Profile | None:
     """The signed-in actor's profile, or None for a visitor."""
-    if actor.user_id is None:
-        return None
-    user = await session.get(User, actor.user_id)
-    await session.rollback()
-    if user is None:
-        return None
-    return Profile(user.id, user.display_name, user.role, user.commune_code)
+    async with reading(session):
+        if actor.user_id is None:
+            return None
+        user = await session.get(User, actor.user_id)
+        if user is None:
+            return None
+        return Profile(user.id, user.display_name, user.role, user.commune_code)
 
 
 async def logout(session: AsyncSession, actor: Actor, now: datetime) -> None:

@@ -31,7 +31,6 @@ async def register(request: Request) -> Response:
     settings = request.app.state.settings
     async with scope(request) as (db, _actor):
         groups = await territories.communes_by_province(db, settings.region)
-        await db.rollback()
         form = RegisterForm()
         errors: dict[str, list[str]] = {}
         if request.method == "POST":

@@ -7,11 +7,13 @@ import io
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from civic import i18n
+from civic.i18n import N_
 from civic.permissions import Actor
 from civic.petitions import service as petitions
 from civic.security import Keys
-from sqlalchemy.ext.asyncio import AsyncSession
 
 BOM = "\ufeff"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -49,8 +51,8 @@ async def csv_stream(header: Sequence[str], rows: AsyncIterator[Sequence[object]
 
 
 SIGNATURE_HEADER = (
-    "Number", "Signed at (Africa/Casablanca)", "Full name", "CNIE", "Commune", "Province", "Channel",
-    "Declared on the electoral lists",
+    N_("Number"), N_("Signed at (Africa/Casablanca)"), N_("Full name"), N_("CNIE"), N_("Commune"), N_("Province"),
+    N_("Channel"), N_("Declared on the electoral lists"),
 )
 
 

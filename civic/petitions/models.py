@@ -12,12 +12,15 @@ from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Text, te
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civic.db import Base, UtcDateTime
+from civic.i18n import N_
 
 STATUSES = (
     "draft", "collecting", "submitted", "under_examination", "admissible", "inadmissible",
     "answered", "closed", "withdrawn", "expired",
 )
 ADDRESSEES = ("council", "body_equality", "body_youth", "body_economic")
+# Signature channels; the labels are msgids shown to staff (domain.md §2, paper and assisted signing).
+CHANNELS = (N_("online"), N_("paper"), N_("assisted"))
 
 
 class Petition(Base):

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from civic import audit
 from civic.accounts.models import User
+from civic.db import reading
 from civic.errors import Conflict, Forbidden, Invalid, NotFound, NotSignedIn
 from civic.permissions import Action, Actor, can
 from civic.petitions.models import ADDRESSEES, Petition, Signature, SignatureFlag
@@ -235,77 +236,82 @@ def _view(p: Petition, author_name: str, fallback: RuleSet) -> PetitionView:
 
 async def get_petition(session: AsyncSession, actor: Actor, petition_id: int, rules: PetitionRules) -> PetitionView:
     """One petition. Drafts are visible only to their author and staff; others get NotFound."""
-    row = (await session.execute(
-        select(Petition, User.display_name).join(User, User.id == Petition.author_id).where(Petition.id == petition_id)
-    )).first()
-    if row is None:
-        raise NotFound()
-    petition, author_name = row
-    if petition.status == "draft" and actor.user_id != petition.author_id and not can(
-        actor, Action.SIGNATURES_VIEW_PERSONAL
-    ):
-        raise NotFound()
-    region = await territories.region(session, petition.region_code)
-    return _view(petition, author_name, rule_set(region.population_2024, rules))
+    async with reading(session):
+        row = (await session.execute(
+            select(Petition, User.display_name).join(User, User.id == Petition.author_id).where(Petition.id == petition_id)
+        )).first()
+        if row is None:
+            raise NotFound()
+        petition, author_name = row
+        if petition.status == "draft" and actor.user_id != petition.author_id and not can(
+            actor, Action.SIGNATURES_VIEW_PERSONAL
+        ):
+            raise NotFound()
+        region = await territories.region(session, petition.region_code)
+        return _view(petition, author_name, rule_set(region.population_2024, rules))
 
 
 async def list_public(session: AsyncSession, region_code: str, rules: PetitionRules,
                       limit: int = 50) -> list[tuple[PetitionView, int]]:
     """Public petitions of the region, newest first, each with its signature count."""
-    counts = (select(Signature.petition_id, func.count().label("n"))
-              .group_by(Signature.petition_id).subquery())
-    rows = await session.execute(
-        select(Petition, User.display_name, func.coalesce(counts.c.n, 0))
-        .join(User, User.id == Petition.author_id)
-        .outerjoin(counts, counts.c.petition_id == Petition.id)
-        .where(Petition.region_code == region_code, Petition.status.in_(PUBLIC_STATUSES))
-        .order_by(Petition.published_at.desc(), Petition.id.desc()).limit(limit)
-    )
-    region = await territories.region(session, region_code)
-    fallback = rule_set(region.population_2024, rules)
-    return [(_view(p, name, fallback), int(n)) for p, name, n in rows.tuples()]
+    async with reading(session):
+        counts = (select(Signature.petition_id, func.count().label("n"))
+                  .group_by(Signature.petition_id).subquery())
+        rows = await session.execute(
+            select(Petition, User.display_name, func.coalesce(counts.c.n, 0))
+            .join(User, User.id == Petition.author_id)
+            .outerjoin(counts, counts.c.petition_id == Petition.id)
+            .where(Petition.region_code == region_code, Petition.status.in_(PUBLIC_STATUSES))
+            .order_by(Petition.published_at.desc(), Petition.id.desc()).limit(limit)
+        )
+        region = await territories.region(session, region_code)
+        fallback = rule_set(region.population_2024, rules)
+        return [(_view(p, name, fallback), int(n)) for p, name, n in rows]
 
 
 async def list_own_drafts(session: AsyncSession, actor: Actor, rules: PetitionRules) -> list[PetitionView]:
     """The actor's own petitions still in draft, newest first."""
-    if not actor.signed_in:
-        return []
-    rows = await session.execute(
-        select(Petition, User.display_name).join(User, User.id == Petition.author_id)
-        .where(Petition.author_id == actor.user_id, Petition.status == "draft").order_by(Petition.id.desc())
-    )
-    result = []
-    for p, name in rows.tuples():
-        region = await territories.region(session, p.region_code)
-        result.append(_view(p, name, rule_set(region.population_2024, rules)))
-    return result
+    async with reading(session):
+        if not actor.signed_in:
+            return []
+        rows = await session.execute(
+            select(Petition, User.display_name).join(User, User.id == Petition.author_id)
+            .where(Petition.author_id == actor.user_id, Petition.status == "draft").order_by(Petition.id.desc())
+        )
+        result = []
+        for p, name in rows:
+            region = await territories.region(session, p.region_code)
+            result.append(_view(p, name, rule_set(region.population_2024, rules)))
+        return result
 
 
 async def tally(session: AsyncSession, petition: PetitionView, region_code: str) -> Tally:
     """Count signatures by province from the signatures table (index ``ix_signatures_petition_province``)."""
-    rows = await session.execute(
-        select(Signature.province_code, func.count()).where(Signature.petition_id == petition.id)
-        .group_by(Signature.province_code)
-    )
-    by_code = {code: int(n) for code, n in rows.tuples()}
-    provs = await territories.provinces(session, region_code)
-    return Tally(
-        total=sum(by_code.values()),
-        threshold=petition.rules.threshold,
-        provinces=[ProvinceCount(p.code, p.name_ar, p.name_fr, by_code.get(p.code, 0), petition.rules.province_minimum)
-                   for p in provs],
-    )
+    async with reading(session):
+        rows = await session.execute(
+            select(Signature.province_code, func.count()).where(Signature.petition_id == petition.id)
+            .group_by(Signature.province_code)
+        )
+        by_code = {code: int(n) for code, n in rows}
+        provs = await territories.provinces(session, region_code)
+        return Tally(
+            total=sum(by_code.values()),
+            threshold=petition.rules.threshold,
+            provinces=[ProvinceCount(p.code, p.name_ar, p.name_fr, by_code.get(p.code, 0), petition.rules.province_minimum)
+                       for p in provs],
+        )
 
 
 async def has_signed(session: AsyncSession, actor: Actor, petition_id: int) -> bool:
     """True when the actor's account has signed (or been answered as if it had signed) this petition."""
-    if not actor.signed_in:
-        return False
-    signed = await session.scalar(select(
-        exists().where(Signature.petition_id == petition_id, Signature.user_id == actor.user_id)
-        | exists().where(SignatureFlag.petition_id == petition_id, SignatureFlag.user_id == actor.user_id)
-    ))
-    return bool(signed)
+    async with reading(session):
+        if not actor.signed_in:
+            return False
+        signed = await session.scalar(select(
+            exists().where(Signature.petition_id == petition_id, Signature.user_id == actor.user_id)
+            | exists().where(SignatureFlag.petition_id == petition_id, SignatureFlag.user_id == actor.user_id)
+        ))
+        return bool(signed)
 
 
 def validate_signature(data: SignatureInput, require_electoral: bool) -> tuple[str, str]:

@@ -42,7 +42,6 @@ async def _detail_context(request: Request, db: Any, actor: Any, petition_id: in
     if actor.signed_in:
         me = await accounts.profile(db, actor)
         profile_commune = me.commune_code if me else None
-    await db.rollback()
     return {"petition": petition, "tally": tally, "signed": signed, "groups": groups,
             "profile_commune": profile_commune, "addressees": ADDRESSEES}
 
@@ -133,7 +132,6 @@ async def staff_signatures(request: Request) -> Response:
     settings = request.app.state.settings
     async with scope(request) as (db, actor):
         petition = await service.get_petition(db, actor, petition_id, settings.petition_rules)
-        await db.rollback()
         rows = [r async for r in await service.open_signatures(db, actor, keys(request), petition_id, utcnow())]
     return render(request, "staff/signatures.html", petition=petition, rows=rows)
 

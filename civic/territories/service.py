@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from civic.db import reading
 from civic.errors import NotFound
 from civic.i18n import N_
 from civic.territories.models import Territory
@@ -82,45 +83,50 @@ def _place(t: Territory) -> Place:
 
 async def region(session: AsyncSession, region_code: str) -> Place:
     """The region row. Raises NotFound when territories were not loaded."""
-    t = await session.get(Territory, region_code)
-    if t is None:
-        raise NotFound(N_("Territories are not loaded yet. Please run: civic load-territories"))
-    return _place(t)
+    async with reading(session):
+        t = await session.get(Territory, region_code)
+        if t is None:
+            raise NotFound(N_("Territories are not loaded yet. Please run: civic load-territories"))
+        return _place(t)
 
 
 async def provinces(session: AsyncSession, region_code: str) -> list[Place]:
     """Provinces of the region, ordered by code."""
-    result = await session.scalars(
-        select(Territory).where(Territory.region_code == region_code, Territory.kind == "province")
-        .order_by(Territory.code)
-    )
-    return [_place(t) for t in result]
+    async with reading(session):
+        result = await session.scalars(
+            select(Territory).where(Territory.region_code == region_code, Territory.kind == "province")
+            .order_by(Territory.code)
+        )
+        return [_place(t) for t in result]
 
 
 async def communes_by_province(session: AsyncSession, region_code: str) -> list[tuple[Place, list[Place]]]:
     """Communes of the region grouped by province: [(province, [commune, ...]), ...], each ordered by name."""
-    provs = await provinces(session, region_code)
-    result = await session.scalars(
-        select(Territory).where(Territory.region_code == region_code, Territory.kind == "commune")
-        .order_by(Territory.name_fr)
-    )
-    by_province: dict[str, list[Place]] = {p.code: [] for p in provs}
-    for t in result:
-        by_province.setdefault(t.province_code or "", []).append(_place(t))
-    return [(p, by_province[p.code]) for p in provs]
+    async with reading(session):
+        provs = await provinces(session, region_code)
+        result = await session.scalars(
+            select(Territory).where(Territory.region_code == region_code, Territory.kind == "commune")
+            .order_by(Territory.name_fr)
+        )
+        by_province: dict[str, list[Place]] = {p.code: [] for p in provs}
+        for t in result:
+            by_province.setdefault(t.province_code or "", []).append(_place(t))
+        return [(p, by_province[p.code]) for p in provs]
 
 
 async def commune(session: AsyncSession, region_code: str, code: str) -> Place | None:
     """The commune ``code`` if it is in the region, else None."""
-    t = await session.get(Territory, code)
-    if t is None or t.kind != "commune" or t.region_code != region_code:
-        return None
-    return _place(t)
+    async with reading(session):
+        t = await session.get(Territory, code)
+        if t is None or t.kind != "commune" or t.region_code != region_code:
+            return None
+        return _place(t)
 
 
 async def count(session: AsyncSession, region_code: str) -> dict[str, int]:
     """How many territories of each kind are loaded for the region."""
-    rows = await session.execute(
-        select(Territory.kind, func.count()).where(Territory.region_code == region_code).group_by(Territory.kind)
-    )
-    return {kind: n for kind, n in rows.tuples()}
+    async with reading(session):
+        rows = await session.execute(
+            select(Territory.kind, func.count()).where(Territory.region_code == region_code).group_by(Territory.kind)
+        )
+        return {kind: n for kind, n in rows}
