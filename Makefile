@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PG_TEST_URL ?= postgresql+asyncpg://civic:civic@127.0.0.1:5432/civic_test
 SYSTEM_PACKAGES := chromium poppler-utils fonts-noto-core fonts-hosny-amiri libharfbuzz-subset0
 
-.PHONY: help run test test-sqlite test-postgres e2e lint install system-deps assets db clean
+.PHONY: help run test test-sqlite test-postgres e2e lint install system-deps assets db clean messages
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -65,3 +65,7 @@ lint: install ## ruff and mypy --strict
 
 clean: ## remove the virtualenv, node_modules and local databases
 	rm -rf $(VENV) node_modules civic.db civic.db-wal civic.db-shm
+
+messages: install ## extract messages and update the ar and fr catalogues
+	$(BIN)/pybabel extract -F civic/i18n/babel.cfg -k N_ --no-location --sort-output -o civic/i18n/messages.pot .
+	$(BIN)/pybabel update -i civic/i18n/messages.pot -d civic/i18n/locales --no-fuzzy-matching --ignore-obsolete

@@ -84,19 +84,20 @@ def _export(settings: Settings, args: argparse.Namespace) -> None:
     from civic.petitions import service
     from civic.petitions.views import petition_json
 
+    items: list[dict[str, object]] = []
+
     async def work(session: object) -> None:
-        items = []
         for petition, _n in await service.list_public(session, settings.region,  # type: ignore[arg-type]
                                                       settings.petition_rules, limit=10_000):
             items.append(petition_json(petition, await service.tally(session, petition, settings.region)))  # type: ignore[arg-type]
-        text = json.dumps({"petitions": items}, ensure_ascii=False, indent=2)
-        if args.output == "-":
-            print(text)
-        else:
-            Path(args.output).write_text(text + "\n", encoding="utf-8")
-            print(f"{len(items)} petitions written to {args.output}")
 
     asyncio.run(_with_session(settings, work))
+    text = json.dumps({"petitions": items}, ensure_ascii=False, indent=2)
+    if args.output == "-":
+        print(text)
+    else:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        print(f"{len(items)} petitions written to {args.output}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="civic_session",
                        same_site="lax", https_only=settings.https, max_age=14 * 24 * 3600),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -16,7 +16,7 @@ from sqlalchemy import ForeignKey, String, Text, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from civic.db import Base, UtcDateTime
+from civic.db import Base, UtcDateTime, dialect_name
 
 _AUDIT_LOCK_KEY = 0x43495643  # "CIVC"
 _sqlite_lock = asyncio.Lock()
@@ -56,7 +56,7 @@ async def record(session: AsyncSession, *, actor_id: int | None, action: str, su
     action: ``<domain>:<verb>``, e.g. ``signatures:view_personal``. detail must hold no personal secret.
     """
     detail_text = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True)
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK_KEY})
         await _append(session, actor_id, action, subject_type, str(subject_id), now, detail_text)
     else:

@@ -97,3 +97,8 @@ async def reading(session: AsyncSession) -> AsyncIterator[None]:
     else:
         async with session.begin():
             yield
+
+
+def dialect_name(session: AsyncSession) -> str:
+    """``postgresql`` or ``sqlite``: the dialect behind a session (for dialect-specific INSERT … ON CONFLICT)."""
+    return session.get_bind().dialect.name

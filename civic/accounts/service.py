@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from civic.i18n import N_
-
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +14,7 @@ from civic import audit
 from civic.accounts.models import ROLES, User
 from civic.db import reading
 from civic.errors import Conflict, Invalid
+from civic.i18n import N_
 from civic.permissions import ANONYMOUS, Actor
 from civic.security import dummy_verify, hash_password, new_nonce, verify_password
 from civic.territories.models import Territory
@@ -90,7 +89,8 @@ async def register(session: AsyncSession, data: Registration, region_code: str, 
             ).returning(User.id))
             user_id = int(result.scalar_one())
         except IntegrityError:
-            raise Invalid({"email": [N_("An account already uses this email address. Please sign in instead.")]}) from None
+            taken = N_("An account already uses this email address. Please sign in instead.")
+            raise Invalid({"email": [taken]}) from None
         await audit.record(session, actor_id=user_id, action="accounts:register", subject_type="user",
                            subject_id=user_id, now=now)
     return SessionUser(user_id, nonce)

@@ -38,13 +38,13 @@ async def csv_stream(header: Sequence[str], rows: AsyncIterator[Sequence[object]
     yield (BOM + csv_line(header)).encode()
     chunk: list[str] = []
     if hasattr(rows, "__aiter__"):
-        async for row in rows:  # type: ignore[union-attr]
+        async for row in rows:
             chunk.append(csv_line(row))
             if len(chunk) >= batch:
                 yield "".join(chunk).encode()
                 chunk = []
     else:
-        for row in rows:  # type: ignore[union-attr]
+        for row in rows:
             chunk.append(csv_line(row))
     if chunk:
         yield "".join(chunk).encode()

@@ -104,6 +104,6 @@ def format_date(value: datetime | None) -> str:
                                  locale=current_language().babel_locale)
 
 
-def N_(message: str) -> str:  # noqa: N802 - the name Babel's extractor looks for
+def N_(message: str) -> str:
     """Mark ``message`` for translation without translating it now (gettext_noop)."""
     return message

@@ -7,8 +7,6 @@ one INSERT guarded by the database's unique indexes.
 
 from __future__ import annotations
 
-from civic.i18n import N_
-
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from civic import audit
 from civic.accounts.models import User
-from civic.db import reading
+from civic.db import dialect_name, reading
 from civic.errors import Conflict, Forbidden, Invalid, NotFound, NotSignedIn
+from civic.i18n import N_
 from civic.permissions import Action, Actor, can
 from civic.petitions.models import ADDRESSEES, Petition, Signature, SignatureFlag
 from civic.petitions.rules import RuleSet, rule_set
@@ -238,7 +237,8 @@ async def get_petition(session: AsyncSession, actor: Actor, petition_id: int, ru
     """One petition. Drafts are visible only to their author and staff; others get NotFound."""
     async with reading(session):
         row = (await session.execute(
-            select(Petition, User.display_name).join(User, User.id == Petition.author_id).where(Petition.id == petition_id)
+            select(Petition, User.display_name).join(User, User.id == Petition.author_id)
+            .where(Petition.id == petition_id)
         )).first()
         if row is None:
             raise NotFound()
@@ -297,7 +297,8 @@ async def tally(session: AsyncSession, petition: PetitionView, region_code: str)
         return Tally(
             total=sum(by_code.values()),
             threshold=petition.rules.threshold,
-            provinces=[ProvinceCount(p.code, p.name_ar, p.name_fr, by_code.get(p.code, 0), petition.rules.province_minimum)
+            provinces=[ProvinceCount(p.code, p.name_ar, p.name_fr, by_code.get(p.code, 0),
+                                     petition.rules.province_minimum)
                        for p in provs],
         )
 
@@ -373,7 +374,7 @@ async def sign(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int
         if commune is None:
             raise Invalid({"commune_code": [N_("Please choose a commune of this region.")]})
         digest = keys.cnie_hmac(cnie)
-        dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        dialect_insert = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
         inserted = await session.execute(dialect_insert(Signature).values(
             petition_id=petition_id, user_id=actor.user_id, full_name=name, cnie_hmac=digest,
             cnie_encrypted=keys.encrypt_cnie(cnie), commune_code=data.commune_code,

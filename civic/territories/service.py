@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from civic.db import reading
+from civic.db import dialect_name, reading
 from civic.errors import NotFound
 from civic.i18n import N_
 from civic.territories.models import Territory
@@ -63,7 +63,7 @@ def territory_rows(region: str) -> list[dict[str, object]]:
 async def load_territories(session: AsyncSession, region: str) -> int:
     """Insert or update the territories of ``region``; idempotent. Returns the number of rows written."""
     rows = territory_rows(region)
-    dialect = session.bind.dialect.name
+    dialect = dialect_name(session)
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     async with session.begin():
         for kind in ("region", "province", "commune"):  # parents before children (foreign key)
