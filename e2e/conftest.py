@@ -1,0 +1,201 @@
+"""Fixtures and helpers for Civic's browser tests (headless Debian Chromium, axe-core).
+
+Run in its own pytest process (the sync Playwright API and pytest-asyncio do not mix):
+
+    .venv/bin/pytest e2e -q -p no:asyncio
+
+``live_server`` migrates a throw-away SQLite database with the real ``civic`` CLI (db upgrade,
+load-territories, demo), then serves ``create_app`` with uvicorn in a background thread on a free port.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+
+from civic import i18n
+from civic.app import create_app
+from civic.settings import ROOT, load_settings
+
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+TIMEOUT_MS = 10_000
+LANGUAGE_NAMES = {code: language.name for code, language in i18n.LANGUAGES.items()}  # "العربية", "Français"
+
+expect.set_options(timeout=TIMEOUT_MS)
+AXE = Axe()  # loads the bundled axe-core once
+
+
+# --- browser -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    """Debian's Chromium: Playwright cannot download its own browsers on these machines."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    }
+
+
+@pytest.fixture(autouse=True)
+def _bounded_timeouts(context) -> None:  # type: ignore[no-untyped-def]
+    """Generous but bounded waits for every page of the default context."""
+    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(TIMEOUT_MS)
+
+
+# --- the app under test --------------------------------------------------------------------------------------
+
+
+def _run_cli(env: dict[str, str], *args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "civic", *args], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, f"civic {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[str]:
+    """Base URL of Civic served from a fresh SQLite database holding the territories and the demo content."""
+    with tempfile.TemporaryDirectory(prefix="civic-e2e-") as tmp:
+        civic_env = {
+            "CIVIC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/e2e.db",
+            "CIVIC_SECRET_KEY": secrets.token_hex(32),  # 64 characters
+            "CIVIC_ENV": "test",
+        }
+        env = {**os.environ, **civic_env}
+        for step in (("db", "upgrade"), ("load-territories",), ("demo",)):
+            _run_cli(env, *step)
+
+        app = create_app(load_settings(environ=civic_env))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="civic-e2e")
+        thread.start()
+        base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or not thread.is_alive():
+                server.should_exit = True
+                raise RuntimeError("Civic did not answer /healthz within 20 s")
+            time.sleep(0.1)
+        try:
+            yield base_url
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            sock.close()
+
+
+# --- helpers -------------------------------------------------------------------------------------------------
+
+
+def tr(lang: str, msgid: str) -> str:
+    """``msgid`` in ``lang`` exactly as the server under test translates it (same process, same catalogue)."""
+    return i18n.translations(lang).gettext(msgid)
+
+
+def check_axe(page: Page, label: str = "") -> None:
+    """Run axe-core on the page as it is now; fail on any serious or critical violation (report printed)."""
+    results = AXE.run(page)
+    bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
+    if results.violations_count:
+        print(f"\naxe on {label or page.url}:\n{results.generate_report()}")
+    assert not bad, (
+        f"axe found {len(bad)} serious/critical violation(s) on {label or page.url}: "
+        + "; ".join(f"{v['id']} ({v['impact']}): {len(v['nodes'])} node(s): "
+                    + ", ".join(str(n.get('target')) for n in v['nodes'][:5]) for v in bad)
+        + f"\n{results.generate_report()}"
+    )
+
+
+def expect_language(page: Page, lang: str) -> None:
+    """The page is served in ``lang`` with the matching direction on <html>."""
+    html = page.locator("html")
+    expect(html).to_have_attribute("lang", lang)
+    expect(html).to_have_attribute("dir", i18n.LANGUAGES[lang].direction)
+
+
+def switch_language(page: Page, lang: str) -> None:
+    """Click the link of ``lang`` in the language switch, as a person would, and wait for the page in it."""
+    nav = page.locator("nav.lang-switch")
+    nav.get_by_role("link", name=LANGUAGE_NAMES[lang], exact=True).click()
+    expect_language(page, lang)
+    # the current language is shown as text, not as a link
+    expect(nav.get_by_role("link", name=LANGUAGE_NAMES[lang], exact=True)).to_have_count(0)
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """A full-page PNG in e2e/screenshots/ (gitignored)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def signature_count(page: Page) -> int:
+    """The count shown in the progress box (``.signature-count[data-count]``)."""
+    value = page.locator("#progress .signature-count").get_attribute("data-count")
+    assert value is not None and value.isdigit(), f"no signature count on {page.url}"
+    return int(value)
+
+
+def api_count(page: Page, base_url: str, petition_id: int) -> int:
+    """The count the public API gives for a petition (server-side truth, independent of the page)."""
+    response = page.request.get(f"{base_url}/api/v1/petitions/{petition_id}")
+    assert response.ok, response.status
+    return int(response.json()["signature_count"])
+
+
+def register(page: Page, base_url: str, name: str, email: str, password: str, commune: str) -> None:
+    """Create a citizen account through /register, typing into the form; ends signed in."""
+    page.goto(f"{base_url}/register")
+    page.locator("#display_name").fill(name)
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+    page.locator("#commune_code").select_option(value=commune)
+    page.locator("form.narrow-form").get_by_role("button").click()
+    expect(page.locator(".nav-user")).to_contain_text(name)
+
+
+def sign_in(page: Page, base_url: str, email: str, password: str, axe_label: str | None = None) -> None:
+    """Sign in through the header link and the /login form (axe on the form when ``axe_label`` is given)."""
+    page.locator("nav.main-nav a[href$='/login']").click()
+    expect(page).to_have_url(f"{base_url}/login")
+    if axe_label:
+        check_axe(page, axe_label)
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+    page.locator("form.narrow-form").get_by_role("button").click()
+    expect(page.locator(".nav-user")).to_be_visible()
+
+
+def sign_out(page: Page) -> None:
+    """Sign out with the header's button."""
+    page.locator("nav.main-nav form[action$='/logout']").get_by_role("button").click()
+    expect(page.locator(".nav-user")).to_have_count(0)
