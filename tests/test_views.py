@@ -7,6 +7,7 @@ import io
 import json
 import re
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -220,3 +221,18 @@ async def test_api_and_health_carry_no_personal_data(client, session, keys) -> N
     assert provinces["region"]["population_2024"] == 2_525_801
     everything = json.dumps([one, provinces, (await client.get("/api/v1/petitions")).json()], ensure_ascii=False)
     assert "ZK1" not in everything and "HYPERLINK" not in everything and "@" not in everything
+
+
+async def test_an_unexpected_error_is_a_translated_page_without_a_trace(app) -> None:  # type: ignore[no-untyped-def]
+    from starlette.routing import Route
+
+    async def boom(request):  # type: ignore[no-untyped-def]
+        raise RuntimeError("secret internals")
+
+    app.router.routes.append(Route("/boom", boom))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        r = await c.get("/boom")
+    assert r.status_code == 500
+    assert "secret internals" not in r.text and "Traceback" not in r.text
+    assert '<html lang="ar" dir="rtl">' in r.text

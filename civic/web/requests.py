@@ -85,7 +85,9 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
     """Render ``template`` with the base context."""
     if not hasattr(request.state, "actor"):
         request.state.actor = ANONYMOUS
-        request.state.csrf_token = make_csrf_token(keys(request), _csrf_seed(request))
+        # Outside the session middleware (the last-resort 500 handler) there is no session: no form is shown.
+        has_session = "session" in request.scope
+        request.state.csrf_token = make_csrf_token(keys(request), _csrf_seed(request)) if has_session else ""
     templates = request.app.state.templates
     return templates.TemplateResponse(  # type: ignore[no-any-return]
         request, template, context(request, **values), status_code=status_code
