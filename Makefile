@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_TEST_URL ?= postgresql+asyncpg://civic:civic@127.0.0.1:5432/civic_test
-SYSTEM_PACKAGES := chromium poppler-utils fonts-noto-core fonts-hosny-amiri libharfbuzz-subset0
+SYSTEM_PACKAGES := chromium poppler-utils fonts-noto-core fonts-hosny-amiri libharfbuzz-subset0 postgresql
 
 .PHONY: help run test test-sqlite test-postgres e2e lint install system-deps assets db clean messages
 

@@ -10,25 +10,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from civic import migrations
 from civic.errors import ConfigError, DomainError
-from civic.settings import ROOT, Settings, load_settings
-
-
-def alembic_config(settings: Settings) -> object:
-    """Alembic configuration for this checkout's ``alembic/`` folder and the settings' database."""
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(ROOT / "alembic"))
-    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
-    return config
-
-
-def db_upgrade(settings: Settings) -> None:
-    """Migrate the database to the newest revision (creates the SQLite file if needed)."""
-    from alembic import command
-
-    command.upgrade(alembic_config(settings), "head")  # type: ignore[arg-type]
+from civic.settings import Settings, load_settings
 
 
 async def _with_session(settings: Settings, work: Callable[..., Awaitable[None]]) -> None:
@@ -54,6 +38,9 @@ def _load_territories(settings: Settings) -> None:
 
 def _demo(settings: Settings) -> None:
     from civic import demo
+
+    if settings.env == "production":
+        raise ConfigError("civic demo refuses to run with CIVIC_ENV=production (its accounts have a public password)")
 
     async def work(session: object) -> None:
         print(await demo.load_demo(session, settings))  # type: ignore[arg-type]
@@ -96,8 +83,11 @@ def _export(settings: Settings, args: argparse.Namespace) -> None:
     if args.output == "-":
         print(text)
     else:
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
-        print(f"{len(items)} petitions written to {args.output}")
+        try:
+            Path(args.output).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write {args.output}: {exc.strerror}") from None
+        print(f"petitions written to {args.output}: {len(items)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,10 +117,14 @@ def main(argv: list[str] | None = None) -> int:
             import uvicorn
 
             uvicorn.run("civic.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                        proxy_headers=False)
+                        proxy_headers=bool(settings.trusted_proxies),
+                        forwarded_allow_ips=settings.trusted_proxies or None)
         elif args.command == "db":
-            db_upgrade(settings)
-            print("database is at the newest revision")
+            before, after = migrations.upgrade(settings)
+            if before == after:
+                print(f"database already at the newest revision ({after})")
+            else:
+                print(f"database migrated from {before or 'empty'} to {after}")
         elif args.command == "load-territories":
             _load_territories(settings)
         elif args.command == "demo":
@@ -143,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"civic: configuration error: {exc}", file=sys.stderr)
         return 2
     except DomainError as exc:
-        detail = getattr(exc, "field_errors", None)
-        print(f"civic: {exc.message}{' ' + str(detail) if detail else ''}", file=sys.stderr)
+        fields = getattr(exc, "field_errors", None) or {}
+        details = "; ".join(f"--{name.replace('_code', '').replace('_', '-')}: {' '.join(msgs)}"
+                            for name, msgs in fields.items())
+        print(f"civic: {details or exc.message}", file=sys.stderr)
         return 1
     return 0
 

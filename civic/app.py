@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from civic.db import make_engine, make_sessionmaker
+from civic.migrations import head_revision
 from civic.security import Keys, RateLimiter
 from civic.settings import Settings, load_settings
 from civic.web.middleware import BodyLimitMiddleware, LanguageMiddleware, SecurityHeadersMiddleware
@@ -46,4 +47,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.keys = Keys(settings.secret_key)
     app.state.templates = make_templates()
     app.state.login_limiter = RateLimiter(settings.login_rate_limit)
+    app.state.schema_head = head_revision()
     return app

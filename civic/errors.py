@@ -60,6 +60,13 @@ class Conflict(DomainError):
     message = N_("This action is not possible in the current state.")
 
 
+class Unavailable(DomainError):
+    """The service cannot answer yet: database not migrated or territories not loaded (503)."""
+
+    status_code = 503
+    message = N_("The service is briefly unavailable. Please try again in a minute.")
+
+
 class RateLimited(DomainError):
     """Too many attempts; try again later (429)."""
 

@@ -45,6 +45,7 @@ class Settings:
     secret_key: signs cookies and tokens and derives the CNIE encryption and HMAC keys.
     region: code of the region this deployment serves (default ``05``, Béni Mellal-Khénifra).
     env: ``development`` | ``test`` | ``production``.
+    trusted_proxies: comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto are believed.
     """
 
     database_url: str = "sqlite+aiosqlite:///civic.db"
@@ -56,6 +57,7 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     login_rate_limit: str = "10/5minutes"
     timezone: str = "Africa/Casablanca"
+    trusted_proxies: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -69,17 +71,40 @@ def _bool(name: str, raw: str) -> bool:
         return True
     if value in {"0", "false", "no", "off"}:
         return False
-    raise ConfigError(f"{name} must be on or off (got {raw!r})")
+    raise ConfigError(f"{name} must be on or off (also accepted: yes/no, true/false, 1/0; got {raw!r})")
 
 
-def _int(name: str, raw: str, minimum: int) -> int:
+def _int(name: str, raw: str, minimum: int, maximum: int | None = None) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number (got {raw!r})") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum} (got {value})")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{name} must be {bounds} (got {value})")
     return value
+
+
+def _rate(name: str, raw: str) -> str:
+    from limits import parse
+
+    try:
+        parse(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must look like 10/5minutes or 5/hour (got {raw!r})") from None
+    return raw
+
+
+def _addresses(name: str, raw: str) -> str:
+    import ipaddress
+
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    for part in parts:
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name} must be a comma-separated list of IP addresses (got {part!r})") from None
+    return ",".join(parts)
 
 
 def _secret_key(env: str, environ: dict[str, str]) -> str:
@@ -119,7 +144,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"CIVIC_REGION must be a two-digit region code from 01 to 12 (got {region!r})")
     rules = PetitionRules(
         province_share_percent=_int(
-            "CIVIC_PROVINCE_SHARE_PERCENT", env_vars.get("CIVIC_PROVINCE_SHARE_PERCENT", "5"), 0
+            "CIVIC_PROVINCE_SHARE_PERCENT", env_vars.get("CIVIC_PROVINCE_SHARE_PERCENT", "5"), 0, 100
         ),
         require_electoral_registration=_bool(
             "CIVIC_REQUIRE_ELECTORAL_REGISTRATION", env_vars.get("CIVIC_REQUIRE_ELECTORAL_REGISTRATION", "on")
@@ -135,5 +160,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         https=_bool("CIVIC_HTTPS", env_vars.get("CIVIC_HTTPS", "off")),
         petition_rules=rules,
         max_body_bytes=_int("CIVIC_MAX_BODY_BYTES", env_vars.get("CIVIC_MAX_BODY_BYTES", str(256 * 1024)), 1024),
-        login_rate_limit=env_vars.get("CIVIC_LOGIN_RATE_LIMIT", "10/5minutes"),
+        login_rate_limit=_rate("CIVIC_LOGIN_RATE_LIMIT", env_vars.get("CIVIC_LOGIN_RATE_LIMIT", "10/5minutes")),
+        trusted_proxies=_addresses("CIVIC_TRUSTED_PROXIES", env_vars.get("CIVIC_TRUSTED_PROXIES", "")),
     )

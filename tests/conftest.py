@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from civic.__main__ import db_upgrade
 from civic.app import create_app
 from civic.db import make_engine, make_sessionmaker
+from civic.migrations import upgrade as db_upgrade
 from civic.permissions import Actor
 from civic.security import Keys
 from civic.settings import Settings, load_settings

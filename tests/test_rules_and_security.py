@@ -80,6 +80,9 @@ def test_settings_defaults_and_errors(tmp_path) -> None:  # type: ignore[no-unty
         ({"CIVIC_SECRET_KEY": "short"}, "at least 32 characters"),
         ({"CIVIC_REQUIRE_ELECTORAL_REGISTRATION": "maybe"}, "must be on or off"),
         ({"CIVIC_COLLECTION_DAYS": "0"}, "at least 1"),
+        ({"CIVIC_PROVINCE_SHARE_PERCENT": "150"}, "from 0 to 100"),
+        ({"CIVIC_LOGIN_RATE_LIMIT": "lots"}, "must look like 10/5minutes"),
+        ({"CIVIC_TRUSTED_PROXIES": "10.0.0.1,proxy"}, "comma-separated list of IP addresses"),
     ]
     for env, message in bad:
         env = {"CIVIC_SECRET_KEY_FILE": str(tmp_path / "key"), **env}

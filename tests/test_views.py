@@ -236,3 +236,50 @@ async def test_an_unexpected_error_is_a_translated_page_without_a_trace(app) -> 
     assert r.status_code == 500
     assert "secret internals" not in r.text and "Traceback" not in r.text
     assert '<html lang="ar" dir="rtl">' in r.text
+
+
+@pytest.mark.parametrize("path", [
+    "/petitions/99999999999999999999", "/petitions/2147483648", "/petitions/0", "/api/v1/petitions/3000000000",
+    "/petitions/9223372036854775808/sign", "/petitions/2147483648/progress",
+    "/staff/petitions/99999999999999999999/signatures.csv",
+])
+async def test_ids_no_row_can_have_are_404(client, path) -> None:  # type: ignore[no-untyped-def]
+    assert (await client.get(path)).status_code == 404
+
+
+async def test_nul_and_bidi_overrides_are_removed_from_input(client, session, keys) -> None:  # type: ignore[no-untyped-def]
+    page = await client.get("/login")
+    r = await client.post("/login", data={"csrf_token": csrf_from(page.text), "email": "a\x00b@x.ma",
+                                          "password": "whatever pass"})
+    assert r.status_code == 422
+    page = await client.get("/register")
+    r = await client.post("/register", data={
+        "csrf_token": csrf_from(page.text), "display_name": "ab\x00c\u202ed", "email": "nul@test.invalid",
+        "password": PASSWORD, "commune_code": "05.091.01.01"})
+    assert r.status_code == 303
+    home = await client.get("/")
+    assert "abcd" in home.text and "\x00" not in home.text and "\u202e" not in home.text
+
+
+async def test_links_and_redirects_are_site_relative(client, session, keys) -> None:  # type: ignore[no-untyped-def]
+    r = await client.get("/", headers={"host": "civic.example.ma"})
+    assert 'href="/static/css/civic.css"' in r.text and "http://civic.example.ma" not in r.text
+    pid = await seeded_petition(session, keys)
+    await register(client, "rel@test.invalid")
+    page = await client.get(f"/petitions/{pid}/sign")
+    r = await client.post(f"/petitions/{pid}/sign", data=sign_form(csrf_from(page.text)))
+    assert r.headers["location"] == f"/petitions/{pid}"
+
+
+async def test_healthz_reports_an_unmigrated_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from civic.app import create_app
+    from civic.settings import load_settings
+
+    empty = create_app(load_settings({"CIVIC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}",
+                                      "CIVIC_SECRET_KEY": "k" * 40, "CIVIC_ENV": "test"}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=empty), base_url="http://testserver") as c:
+        health = await c.get("/healthz")
+        home = await c.get("/")
+    assert health.status_code == 503 and "civic db upgrade" in health.json()["error"]
+    assert home.status_code == 503 and "Traceback" not in home.text
+    await empty.state.engine.dispose()

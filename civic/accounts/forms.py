@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from starlette.datastructures import FormData
-from wtforms import Form, PasswordField, SelectField, StringField
+from wtforms import PasswordField, SelectField, StringField
 
 from civic.accounts.service import Registration
+from civic.forms import CivicForm
 
 
-class RegisterForm(Form):  # type: ignore[misc]
+class RegisterForm(CivicForm):
     """Registration: display name, email, password, commune of residence."""
 
     display_name = StringField()
@@ -24,13 +22,8 @@ class RegisterForm(Form):  # type: ignore[misc]
                             self.commune_code.data or "")
 
 
-class LoginForm(Form):  # type: ignore[misc]
+class LoginForm(CivicForm):
     """Sign-in: email and password."""
 
     email = StringField()
     password = PasswordField()
-
-
-def bind(form_class: type[Any], form: FormData | None) -> Any:
-    """Bind a WTForms form to a posted FormData (or an empty one for GET)."""
-    return form_class(formdata=form)

@@ -18,6 +18,7 @@ from civic.i18n import N_
 from civic.permissions import ANONYMOUS, Actor
 from civic.security import dummy_verify, hash_password, new_nonce, verify_password
 from civic.territories.models import Territory
+from civic.text import clean_text
 
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PASSWORD_MIN = 10
@@ -54,14 +55,14 @@ class Profile:
 
 
 def normalise_email(email: str) -> str:
-    """Trim and lower-case an email address."""
-    return email.strip().lower()
+    """Clean, trim and lower-case an email address."""
+    return clean_text(email).strip().lower()
 
 
 async def register(session: AsyncSession, data: Registration, region_code: str, now: datetime) -> SessionUser:
     """Create a citizen account; returns the new session. Raises Invalid per field (email taken included)."""
     errors: dict[str, list[str]] = {}
-    name = " ".join(data.display_name.split())
+    name = " ".join(clean_text(data.display_name).split())
     email = normalise_email(data.email)
     if not name:
         errors["display_name"] = [N_("Please write the name others will see.")]

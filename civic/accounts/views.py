@@ -10,7 +10,7 @@ from civic.accounts.forms import LoginForm, RegisterForm
 from civic.db import utcnow
 from civic.errors import Invalid, RateLimited
 from civic.territories import service as territories
-from civic.web.requests import read_form, render, scope
+from civic.web.requests import path_for, read_form, render, scope
 
 
 def safe_next(value: str | None) -> str:
@@ -73,4 +73,4 @@ async def logout(request: Request) -> Response:
         await read_form(request)
         await service.logout(db, actor, utcnow())
     request.session.clear()
-    return RedirectResponse(request.url_for("home"), status_code=303)
+    return RedirectResponse(path_for(request, "home"), status_code=303)

@@ -9,7 +9,7 @@ from starlette.responses import Response, StreamingResponse
 
 from civic.db import utcnow
 from civic.exports import service
-from civic.web.requests import keys, open_session, resolve_actor
+from civic.web.requests import keys, open_session, path_id, resolve_actor
 
 
 async def signatures_csv(request: Request) -> Response:
@@ -17,7 +17,7 @@ async def signatures_csv(request: Request) -> Response:
 
     Access is checked before the response starts; the database session lives as long as the stream.
     """
-    petition_id = int(request.path_params["petition_id"])
+    petition_id = path_id(request, "petition_id")
     db = open_session(request)
     try:
         actor = await resolve_actor(request, db)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from wtforms import BooleanField, Form, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
+from civic.forms import CivicForm
 from civic.petitions.service import PetitionDraft, SignatureInput
 
 
-class PetitionForm(Form):  # type: ignore[misc]
+class PetitionForm(CivicForm):
     """A new petition: title, text, addressee."""
 
     title = StringField()
@@ -19,7 +20,7 @@ class PetitionForm(Form):  # type: ignore[misc]
         return PetitionDraft(self.title.data or "", self.body.data or "", self.addressed_to.data or "")
 
 
-class SignForm(Form):  # type: ignore[misc]
+class SignForm(CivicForm):
     """A signature: full name, CNIE, commune, electoral declaration, consent."""
 
     full_name = StringField()

@@ -29,6 +29,7 @@ from civic.security import Keys, normalise_cnie
 from civic.settings import PetitionRules
 from civic.territories import service as territories
 from civic.territories.models import Territory
+from civic.text import clean_text
 
 TITLE_MAX = 200
 TITLE_MIN = 10
@@ -146,8 +147,8 @@ def current_rule_set(region_population: int, rules: PetitionRules) -> RuleSet:
 
 def validate_draft(draft: PetitionDraft) -> PetitionDraft:
     """Check a draft's fields; raises Invalid with msgids per field. Returns the draft with white space trimmed."""
-    title = " ".join(draft.title.split())
-    body = draft.body.strip()
+    title = " ".join(clean_text(draft.title).split())
+    body = clean_text(draft.body).strip()
     errors: dict[str, list[str]] = {}
     if not title:
         errors["title"] = [N_("Please give your petition a title.")]
@@ -318,13 +319,13 @@ async def has_signed(session: AsyncSession, actor: Actor, petition_id: int) -> b
 def validate_signature(data: SignatureInput, require_electoral: bool) -> tuple[str, str]:
     """Check a signature's fields; returns (full_name, normalised CNIE). Raises Invalid with msgids per field."""
     errors: dict[str, list[str]] = {}
-    name = " ".join(data.full_name.split())
+    name = " ".join(clean_text(data.full_name).split())
     if not name:
         errors["full_name"] = [N_("Please write your full name.")]
     elif len(name) > NAME_MAX:
         errors["full_name"] = [N_("The name must be at most 150 characters long.")]
-    cnie = normalise_cnie(data.cnie)
-    if not data.cnie.strip():
+    cnie = normalise_cnie(clean_text(data.cnie))
+    if not clean_text(data.cnie).strip():
         errors["cnie"] = [N_("Please write your CNIE number.")]
     elif cnie is None:
         errors["cnie"] = [N_("A CNIE number is one or two Latin letters followed by up to six digits, e.g. AB123456.")]

@@ -14,11 +14,11 @@ from civic.petitions import service
 from civic.petitions.forms import PetitionForm, SignForm
 from civic.petitions.models import ADDRESSEES
 from civic.territories import service as territories
-from civic.web.requests import is_htmx, keys, read_form, render, scope
+from civic.web.requests import is_htmx, keys, login_path, path_for, path_id, read_form, render, scope
 
 
 def _petition_id(request: Request) -> int:
-    return int(request.path_params["petition_id"])
+    return path_id(request, "petition_id")
 
 
 async def home(request: Request) -> Response:
@@ -83,7 +83,7 @@ async def sign(request: Request) -> Response:
                       outcome=outcome, message=message, **ctx)
     if outcome is not None:
         request.session["flash"] = outcome.value
-        return RedirectResponse(request.url_for("petition", petition_id=petition_id), status_code=303)
+        return RedirectResponse(path_for(request, "petition", petition_id=petition_id), status_code=303)
     return render(request, "petitions/sign.html", status_code=status, form=form, errors=errors, outcome=outcome,
                   message=message, **ctx)
 
@@ -100,7 +100,7 @@ async def new(request: Request) -> Response:
     settings = request.app.state.settings
     async with scope(request) as (db, actor):
         if not actor.signed_in:
-            return RedirectResponse(request.url_for("login").include_query_params(next=request.url.path), 303)
+            return RedirectResponse(login_path(request), 303)
         form = PetitionForm()
         errors: dict[str, list[str]] = {}
         if request.method == "POST":
@@ -110,7 +110,7 @@ async def new(request: Request) -> Response:
             except Invalid as exc:
                 errors = exc.field_errors
             else:
-                return RedirectResponse(request.url_for("petition", petition_id=petition_id), status_code=303)
+                return RedirectResponse(path_for(request, "petition", petition_id=petition_id), status_code=303)
         region = await territories.region(db, settings.region)
         rules = service.current_rule_set(region.population_2024, settings.petition_rules)
     return render(request, "petitions/new.html", status_code=422 if errors else 200, form=form, errors=errors,
@@ -123,7 +123,7 @@ async def publish(request: Request) -> Response:
     async with scope(request) as (db, actor):
         await read_form(request)
         await service.publish(db, actor, petition_id, request.app.state.settings.petition_rules, utcnow())
-    return RedirectResponse(request.url_for("petition", petition_id=petition_id), status_code=303)
+    return RedirectResponse(path_for(request, "petition", petition_id=petition_id), status_code=303)
 
 
 async def staff_signatures(request: Request) -> Response:

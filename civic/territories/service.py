@@ -11,7 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civic.db import dialect_name, reading
-from civic.errors import NotFound
+from civic.errors import NotFound, Unavailable
 from civic.i18n import N_
 from civic.territories.models import Territory
 
@@ -86,7 +86,7 @@ async def region(session: AsyncSession, region_code: str) -> Place:
     async with reading(session):
         t = await session.get(Territory, region_code)
         if t is None:
-            raise NotFound(N_("Territories are not loaded yet. Please run: civic load-territories"))
+            raise Unavailable(N_("Territories are not loaded yet. Please run: civic load-territories"))
         return _place(t)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
@@ -12,13 +13,34 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from civic.accounts import service as accounts
-from civic.errors import CsrfFailed
+from civic.errors import CsrfFailed, NotFound
 from civic.permissions import ANONYMOUS, Actor
 from civic.security import Keys, check_csrf_token, make_csrf_token, new_nonce
 from civic.web.templating import context
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+
+
+MAX_ID = 2**31 - 1  # PostgreSQL integer; larger ids cannot exist
+
+
+def path_id(request: Request, name: str) -> int:
+    """An integer id from the path (the route's ``:int`` convertor); ids no row can have raise NotFound."""
+    value = int(request.path_params[name])
+    if not 1 <= value <= MAX_ID:
+        raise NotFound()
+    return value
+
+
+def path_for(request: Request, name: str, **params: Any) -> str:
+    """The site-relative URL of a named route, so links and redirects work behind a TLS proxy."""
+    return str(request.scope.get("root_path", "")) + str(request.app.url_path_for(name, **params))
+
+
+def login_path(request: Request) -> str:
+    """The sign-in page, coming back to the current page afterwards."""
+    return path_for(request, "login") + "?" + urlencode({"next": request.url.path})
 
 
 def keys(request: Request) -> Keys:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -13,7 +13,7 @@ from civic import i18n
 from civic.errors import DomainError, NotSignedIn
 from civic.i18n import N_
 from civic.web.middleware import BodyTooLarge
-from civic.web.requests import render
+from civic.web.requests import login_path, render
 
 log = logging.getLogger("civic.web")
 
@@ -46,7 +46,7 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     """Domain errors: NotSignedIn redirects to the sign-in page, the others render their message."""
     assert isinstance(exc, DomainError)
     if isinstance(exc, NotSignedIn) and not _wants_json(request):
-        return RedirectResponse(request.url_for("login").include_query_params(next=request.url.path), 303)
+        return RedirectResponse(login_path(request), 303)
     return error_response(request, exc.status_code, exc.message)
 
 
@@ -62,7 +62,10 @@ async def too_large(request: Request, exc: Exception) -> Response:
 
 
 async def database_down(request: Request, exc: Exception) -> Response:
-    """The database is unreachable: 503 with a retry message."""
+    """The database is unreachable or refuses us (connection, credentials, missing tables): 503 with a retry
+    message. An IntegrityError that escaped a service is a bug, not an outage: the 500 page."""
+    if isinstance(exc, IntegrityError):
+        return await server_error(request, exc)
     log.warning("database unavailable: %s", type(exc).__name__)
     response = error_response(request, 503, HTTP_MESSAGES[503])
     response.headers["Retry-After"] = "10"
@@ -79,8 +82,7 @@ EXCEPTION_HANDLERS = {
     DomainError: domain_error,
     HTTPException: http_error,
     BodyTooLarge: too_large,
-    OperationalError: database_down,
-    InterfaceError: database_down,
+    DBAPIError: database_down,
     ConnectionError: database_down,
     Exception: server_error,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
@@ -29,9 +29,17 @@ def make_templates(directory: Path = TEMPLATES_DIR) -> Jinja2Templates:
     env.filters["datetime"] = i18n.format_datetime
     env.filters["date"] = i18n.format_date
     env.filters["share"] = i18n.format_share
+    env.globals["url_for"] = _url_for
     env.globals["languages"] = i18n.LANGUAGES
     env.globals["current_language"] = i18n.current_language
     return Jinja2Templates(env=env)
+
+
+@pass_context
+def _url_for(context: Any, name: str, /, **params: Any) -> str:
+    """Templates' ``url_for``: a site-relative URL (no scheme or host, so nothing breaks behind a TLS proxy)."""
+    request: Request = context["request"]
+    return str(request.scope.get("root_path", "")) + str(request.app.url_path_for(name, **params))
 
 
 def place_name(place: Any) -> str:

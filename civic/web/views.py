@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from civic import i18n
 from civic.accounts.views import safe_next
+from civic.migrations import recorded_revision
 from civic.web.middleware import LANGUAGE_COOKIE
 from civic.web.requests import open_session
 
 
 async def healthz(request: Request) -> Response:
-    """GET /healthz: ``{"status": "ok"}`` once the database answers a query; 503 otherwise (via the handler)."""
+    """GET /healthz: ``{"status": "ok"}`` when the database answers and is migrated to the newest revision; else 503."""
     async with open_session(request) as db:
-        await db.execute(text("SELECT 1"))
+        revision = await recorded_revision(db)
+    if revision != request.app.state.schema_head:
+        return JSONResponse({"status": "unavailable", "error": "database not migrated: run civic db upgrade"},
+                            status_code=503)
     return JSONResponse({"status": "ok"})
 
 
