@@ -81,6 +81,8 @@ def import_all_models() -> None:
     """Import every domain's models so ``Base.metadata`` is complete (Alembic, tests)."""
     import civic.accounts.models
     import civic.audit
+    import civic.notifications.models
+    import civic.organisations.models
     import civic.petitions.models
     import civic.territories.models  # noqa: F401
 

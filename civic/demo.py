@@ -14,6 +14,7 @@ from civic.accounts import service as accounts
 from civic.accounts.models import User
 from civic.db import utcnow
 from civic.permissions import Actor
+from civic.petitions import lifecycle
 from civic.petitions import service as petitions
 from civic.petitions.models import Petition
 from civic.security import Keys
@@ -84,7 +85,8 @@ async def load_demo(session: AsyncSession, settings: Settings) -> str:
     start = utcnow() - timedelta(days=12)
     petition_id = await petitions.create_petition(
         session, author, petitions.PetitionDraft(DEMO_TITLE, DEMO_BODY, "body_equality"), settings.region, start)
-    await petitions.publish(session, author, petition_id, settings.petition_rules, start + timedelta(hours=1))
+    await lifecycle.transition(session, author, petition_id, "collecting", lifecycle.TransitionInput(),
+                               settings.petition_rules, start + timedelta(hours=1))
     keys = Keys(settings.secret_key)
     for i, (name, cnie, commune) in enumerate(DEMO_SIGNATORIES):
         if commune not in known:

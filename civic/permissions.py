@@ -17,8 +17,13 @@ class Action(StrEnum):
     PETITION_CREATE = "petitions:create"
     PETITION_PUBLISH = "petitions:publish"
     PETITION_SIGN = "petitions:sign"
+    PETITION_EXAMINE = "petitions:examine"
+    PETITION_COLLECT = "petitions:collect"
     SIGNATURES_VIEW_PERSONAL = "signatures:view_personal"
     EXPORTS_PERSONAL = "exports:personal"
+    ORGANISATION_REGISTER = "organisations:register"
+    ORGANISATION_VERIFY = "organisations:verify"
+    OUTBOX_VIEW = "notifications:view_outbox"
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,13 @@ MATRIX: dict[Action, frozenset[str]] = {
     Action.PETITION_CREATE: ALL_ROLES,
     Action.PETITION_PUBLISH: ALL_ROLES,  # only the author, see below
     Action.PETITION_SIGN: ALL_ROLES,
+    Action.PETITION_EXAMINE: STAFF_ROLES,
+    Action.PETITION_COLLECT: frozenset({"cso_member"}),  # only for petitions they are linked to (service)
     Action.SIGNATURES_VIEW_PERSONAL: STAFF_ROLES,
     Action.EXPORTS_PERSONAL: STAFF_ROLES,
+    Action.ORGANISATION_REGISTER: ALL_ROLES,
+    Action.ORGANISATION_VERIFY: STAFF_ROLES,
+    Action.OUTBOX_VIEW: frozenset({"admin"}),
 }
 
 

@@ -28,6 +28,8 @@ class PetitionRules:
     require_electoral_registration: signatories declare they are on the electoral lists (default on).
     collection_days: how long a petition collects signatures before it expires (default 365).
     retention_days: how long signatory data is kept after closing (Law 09-08, shared/domain.md §3; default 365).
+    examination_months: months from the receipt within which the bureau notifies its decision (2 for regions
+        and provinces, 3 for communes; shared/domain.md §2).
     """
 
     thresholds: tuple[tuple[int | None, int], ...] = ((1_000_000, 300), (3_000_001, 400), (None, 500))
@@ -35,6 +37,7 @@ class PetitionRules:
     require_electoral_registration: bool = True
     collection_days: int = 365
     retention_days: int = 365
+    examination_months: int = 2
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Settings:
     region: code of the region this deployment serves (default ``05``, Béni Mellal-Khénifra).
     env: ``development`` | ``test`` | ``production``.
     trusted_proxies: comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto are believed.
+    smtp_url: ``smtp://user:pass@host:587?starttls=1`` or ``smtps://…``; empty keeps mail in the outbox.
+    base_url: the public address, used in links inside emails.
     """
 
     database_url: str = "sqlite+aiosqlite:///civic.db"
@@ -58,6 +63,9 @@ class Settings:
     login_rate_limit: str = "10/5minutes"
     timezone: str = "Africa/Casablanca"
     trusted_proxies: str = ""
+    smtp_url: str = ""
+    mail_from: str = "Civic <no-reply@civic.invalid>"
+    base_url: str = "http://127.0.0.1:8000"
 
     @property
     def is_sqlite(self) -> bool:
@@ -151,6 +159,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         ),
         collection_days=_int("CIVIC_COLLECTION_DAYS", env_vars.get("CIVIC_COLLECTION_DAYS", "365"), 1),
         retention_days=_int("CIVIC_RETENTION_DAYS", env_vars.get("CIVIC_RETENTION_DAYS", "365"), 0),
+        examination_months=_int("CIVIC_EXAMINATION_MONTHS", env_vars.get("CIVIC_EXAMINATION_MONTHS", "2"), 1, 12),
     )
     return Settings(
         database_url=url,
@@ -161,5 +170,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         petition_rules=rules,
         max_body_bytes=_int("CIVIC_MAX_BODY_BYTES", env_vars.get("CIVIC_MAX_BODY_BYTES", str(256 * 1024)), 1024),
         login_rate_limit=_rate("CIVIC_LOGIN_RATE_LIMIT", env_vars.get("CIVIC_LOGIN_RATE_LIMIT", "10/5minutes")),
+        smtp_url=env_vars.get("CIVIC_SMTP_URL", "").strip(),
+        mail_from=env_vars.get("CIVIC_MAIL_FROM", Settings.mail_from).strip(),
+        base_url=env_vars.get("CIVIC_BASE_URL", Settings.base_url).strip().rstrip("/"),
         trusted_proxies=_addresses("CIVIC_TRUSTED_PROXIES", env_vars.get("CIVIC_TRUSTED_PROXIES", "")),
     )

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from civic.audit import AuditEvent, verify_chain
 from civic.errors import Conflict, Forbidden, Invalid, NotFound, NotSignedIn
 from civic.permissions import ANONYMOUS
-from civic.petitions import service
+from civic.petitions import lifecycle, service
 from civic.petitions.models import Petition, Signature, SignatureFlag
 from civic.settings import PetitionRules
 from tests.conftest import NOW, make_user
@@ -22,7 +22,7 @@ BODY = "Nous demandons au conseil régional d'inscrire ce point à l'ordre du jo
 
 async def open_petition(session, author) -> int:  # type: ignore[no-untyped-def]
     pid = await service.create_petition(session, author, service.PetitionDraft(TITLE, BODY, "council"), "05", NOW)
-    await service.publish(session, author, pid, RULES, NOW)
+    await lifecycle.transition(session, author, pid, "collecting", lifecycle.TransitionInput(), RULES, NOW)
     return pid
 
 
@@ -60,11 +60,11 @@ async def test_draft_validation_reports_each_field(session) -> None:  # type: ig
 async def test_only_the_author_publishes_and_only_once(session) -> None:  # type: ignore[no-untyped-def]
     author, other = await make_user(session, 1), await make_user(session, 2)
     pid = await service.create_petition(session, author, service.PetitionDraft(TITLE, BODY, "body_youth"), "05", NOW)
-    with pytest.raises(Forbidden):
-        await service.publish(session, other, pid, RULES, NOW)
-    await service.publish(session, author, pid, RULES, NOW)
+    with pytest.raises(NotFound):  # a draft is invisible to others
+        await lifecycle.transition(session, other, pid, "collecting", lifecycle.TransitionInput(), RULES, NOW)
+    await lifecycle.transition(session, author, pid, "collecting", lifecycle.TransitionInput(), RULES, NOW)
     with pytest.raises(Conflict):
-        await service.publish(session, author, pid, RULES, NOW)
+        await lifecycle.transition(session, author, pid, "collecting", lifecycle.TransitionInput(), RULES, NOW)
 
 
 async def test_drafts_are_hidden_from_others(session) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Text, text
+from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civic.db import Base, UtcDateTime
@@ -26,10 +26,14 @@ CHANNELS = (N_("online"), N_("paper"), N_("assisted"))
 class Petition(Base):
     """A petition to the regional council or one of its consultative bodies (art. 117 of 111-14).
 
-    kind: ``citizen`` (``association`` comes with issue #3).
-    addressed_to: one of ADDRESSEES. status: one of STATUSES (domain.md §2 lifecycle).
+    kind: ``citizen`` | ``association`` (filed by a verified organisation's legal representative).
+    addressed_to: one of ADDRESSEES. status: one of STATUSES (domain.md §2 lifecycle, civic.petitions.lifecycle).
     threshold, province_minimum, require_electoral_registration: the rule set in force when the petition was
     published, stored so a later change of settings never changes it (domain.md §2).
+    agent_id, deputy_id: the agent (وكيل) and deputy who follow the procedure; for an association the agent is
+    its legal representative.
+    receipt_number, receipt_digest, submitted_count: the receipt given at submission (SHA-256 of the content).
+    examination_due_at: receipt + 2 months for a region (domain.md §2), by which the bureau must decide.
     """
 
     __tablename__ = "petitions"
@@ -48,8 +52,40 @@ class Petition(Base):
     threshold: Mapped[int | None]
     province_minimum: Mapped[int | None]
     require_electoral_registration: Mapped[bool | None] = mapped_column(Boolean)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    deputy_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    receipt_number: Mapped[str | None] = mapped_column(String(40), unique=True)
+    receipt_digest: Mapped[str | None] = mapped_column(String(64))
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    submitted_count: Mapped[int | None]
+    examination_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decision_reasons: Mapped[str | None] = mapped_column(Text)
+    session_label: Mapped[str | None] = mapped_column(String(200))
+    committee: Mapped[str | None] = mapped_column(String(200))
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    anonymised_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_petitions_status_created", "status", "created_at"),)
+
+
+class PetitionEvent(Base):
+    """One step of a petition's public timeline: a status change, who made it, and its public note."""
+
+    __tablename__ = "petition_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    from_status: Mapped[str] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_petition_events_petition", "petition_id", "id"),)
 
 
 class Signature(Base):
@@ -58,7 +94,9 @@ class Signature(Base):
     cnie_hmac: HMAC-SHA256 of the normalised CNIE (hex); unique per petition, whatever the channel.
     cnie_encrypted: Fernet token of the normalised CNIE; only council staff see it, audited (domain.md §3).
     province_code: province of the signatory's commune, kept for the per-province spread.
-    channel: ``online`` | ``paper`` | ``assisted``.
+    channel: ``online`` | ``paper`` | ``assisted``. entered_by_id and paper_sheet_ref: who typed a paper or
+    assisted signature in, and the sheet it came from (domain.md §2). public_name: the signatory agreed to
+    their name being listed publicly. After the retention period, name and CNIE are erased (domain.md §3).
     """
 
     __tablename__ = "signatures"
@@ -75,6 +113,9 @@ class Signature(Base):
     consent_at: Mapped[datetime] = mapped_column(UtcDateTime())
     channel: Mapped[str] = mapped_column(String(10), default="online")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    paper_sheet_ref: Mapped[str | None] = mapped_column(String(100))
+    public_name: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index("uq_signatures_petition_cnie", "petition_id", "cnie_hmac", unique=True),

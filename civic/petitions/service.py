@@ -1,4 +1,5 @@
-"""Petition use cases: create, publish, read, count, sign, and staff access to signatures.
+"""Petition use cases: create, read, count, sign, and staff access to signatures (the lifecycle is in
+``civic.petitions.lifecycle``).
 
 Rules: Organic Law 111-14 and Law 09-08 as summarised in shared/domain.md §2–§3.
 Signing is a hot path (design.md): SQLAlchemy Core statements, no ORM loading, no password hashing,
@@ -10,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import exists, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,6 +23,7 @@ from civic.accounts.models import User
 from civic.db import dialect_name, reading
 from civic.errors import Conflict, Forbidden, Invalid, NotFound, NotSignedIn
 from civic.i18n import N_
+from civic.organisations import service as organisations
 from civic.permissions import Action, Actor, can
 from civic.petitions.models import ADDRESSEES, Petition, Signature, SignatureFlag
 from civic.petitions.rules import RuleSet, rule_set
@@ -50,11 +52,14 @@ class SignOutcome(enum.Enum):
 
 @dataclass(frozen=True)
 class PetitionDraft:
-    """What an initiator writes: title (10–200 chars), body (50–10,000 chars), addressed_to (one of ADDRESSEES)."""
+    """What an initiator writes: title (10–200 chars), body (50–10,000 chars), addressed_to (one of ADDRESSEES);
+    organisation_id for an association petition (the actor must be its legal representative, and it must be
+    verified by council staff: domain.md §2)."""
 
     title: str
     body: str
     addressed_to: str
+    organisation_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -166,54 +171,35 @@ def validate_draft(draft: PetitionDraft) -> PetitionDraft:
         errors["addressed_to"] = [N_("Please choose who the petition is addressed to.")]
     if errors:
         raise Invalid(errors)
-    return PetitionDraft(title=title, body=body, addressed_to=draft.addressed_to)
+    return PetitionDraft(title=title, body=body, addressed_to=draft.addressed_to,
+                         organisation_id=draft.organisation_id)
 
 
 async def create_petition(session: AsyncSession, actor: Actor, draft: PetitionDraft, region_code: str,
                           now: datetime) -> int:
-    """Create a citizens' petition in ``draft``; returns its id. Raises NotSignedIn, Forbidden, Invalid."""
+    """Create a petition in ``draft``, its author as agent; returns its id.
+
+    A citizens' petition by default; an association petition when ``draft.organisation_id`` is given, which
+    requires the actor to be that organisation's legal representative and the organisation to be verified.
+    Raises NotSignedIn, Forbidden (not the representative), Conflict (organisation not verified), Invalid.
+    """
     if not actor.signed_in:
         raise NotSignedIn()
     if not can(actor, Action.PETITION_CREATE, None, now):
         raise Forbidden()
     clean = validate_draft(draft)
     async with session.begin():
+        if clean.organisation_id is not None:
+            await organisations.require_filing_representative(session, actor, clean.organisation_id)
         result = await session.execute(insert(Petition).values(
-            kind="citizen", title=clean.title, body=clean.body, addressed_to=clean.addressed_to, status="draft",
-            region_code=region_code, author_id=actor.user_id, created_at=now,
+            kind="citizen" if clean.organisation_id is None else "association", title=clean.title, body=clean.body,
+            addressed_to=clean.addressed_to, status="draft", region_code=region_code, author_id=actor.user_id,
+            agent_id=actor.user_id, organisation_id=clean.organisation_id, created_at=now,
         ).returning(Petition.id))
         petition_id = int(result.scalar_one())
         await audit.record(session, actor_id=actor.user_id, action="petitions:create", subject_type="petition",
                            subject_id=petition_id, now=now)
     return petition_id
-
-
-async def publish(session: AsyncSession, actor: Actor, petition_id: int, rules: PetitionRules,
-                  now: datetime) -> None:
-    """Open a draft for signatures (``draft`` → ``collecting``) and store the rule set in force.
-
-    The rule set is fixed at publication, so a later change of settings never changes this petition
-    (shared/domain.md §2). Raises NotFound, Forbidden (not the author), Conflict (not a draft).
-    """
-    async with session.begin():
-        petition = await session.get(Petition, petition_id, with_for_update=True)
-        if petition is None:
-            raise NotFound()
-        if not can(actor, Action.PETITION_PUBLISH, petition, now):
-            raise Forbidden()
-        if petition.status != "draft":
-            raise Conflict(N_("This petition is already open for signatures."))
-        region = await territories.region(session, petition.region_code)
-        rs = rule_set(region.population_2024, rules)
-        petition.status = "collecting"
-        petition.published_at = now
-        petition.collection_ends_at = now + timedelta(days=rs.collection_days)
-        petition.threshold = rs.threshold
-        petition.province_minimum = rs.province_minimum
-        petition.require_electoral_registration = rs.require_electoral_registration
-        await audit.record(session, actor_id=actor.user_id, action="petitions:publish", subject_type="petition",
-                           subject_id=petition_id, now=now,
-                           detail={"threshold": rs.threshold, "province_minimum": rs.province_minimum})
 
 
 def _view(p: Petition, author_name: str, fallback: RuleSet) -> PetitionView:

@@ -29,6 +29,10 @@ routes = [
     # council staff
     Route("/staff/petitions/{petition_id:int}/signatures", petitions.staff_signatures, name="staff_signatures"),
     Route("/staff/petitions/{petition_id:int}/signatures.csv", exports.signatures_csv, name="staff_signatures_csv"),
+    # paper and assisted signatures (entered by linked CSO members)
+    # -- end of paper signatures
+    # dossier exports and receipt
+    # -- end of dossier exports
     # open data API (no personal data)
     Route("/api/v1/petitions", petitions.api_petitions, name="api_petitions"),
     Route("/api/v1/petitions/{petition_id:int}", petitions.api_petition, name="api_petition"),

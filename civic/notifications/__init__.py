@@ -1,0 +1,1 @@
+"""Notifications by email through an outbox table: written inside the transaction, sent later, retried."""

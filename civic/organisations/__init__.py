@@ -1,0 +1,1 @@
+"""Civil-society organisations (associations): registration, verification by council staff, members."""
