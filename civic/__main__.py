@@ -90,6 +90,32 @@ def _export(settings: Settings, args: argparse.Namespace) -> None:
         print(f"petitions written to {args.output}: {len(items)}")
 
 
+def _maintenance(settings: Settings, args: argparse.Namespace) -> None:
+    """The scheduled jobs: send mail, expire petitions, anonymise signatory data (run them from cron)."""
+    from civic.db import utcnow
+    from civic.notifications import service as notifications
+    from civic.permissions import SYSTEM
+    from civic.petitions import lifecycle, rights
+
+    async def work(session: object) -> None:
+        now = utcnow()
+        if args.command == "mail":
+            if not settings.smtp_url:
+                raise ConfigError("CIVIC_SMTP_URL is not set; messages stay in the outbox (see /admin/outbox)")
+            sent, failed = await notifications.send_pending(session, settings.smtp_url,  # type: ignore[arg-type]
+                                                            settings.mail_from, now)
+            print(f"mail: sent {sent}, failed this round {failed}")
+        elif args.command == "petitions":
+            n = await lifecycle.expire_due(session, SYSTEM, settings.petition_rules, now)  # type: ignore[arg-type]
+            print(f"petitions expired: {n}")
+        else:
+            ids = await rights.anonymise_expired(session, settings.petition_rules.retention_days,  # type: ignore[arg-type]
+                                                 now)
+            print(f"petitions anonymised: {len(ids)}")
+
+    asyncio.run(_with_session(settings, work))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``civic`` command; returns the exit code."""
     parser = argparse.ArgumentParser(prog="civic", description="Civic: participatory democracy platform.")
@@ -108,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     cu.add_argument("--name", required=True)
     cu.add_argument("--role", required=True, choices=["citizen", "cso_member", "moderator", "council_staff", "admin"])
     cu.add_argument("--commune", required=True, help="commune code, e.g. 05.091.01.01")
+    mail = sub.add_parser("mail", help="send the emails waiting in the outbox (retries failed ones)")
+    mail.add_argument("action", choices=["send"])
+    pet = sub.add_parser("petitions", help="expire petitions whose collection period is over")
+    pet.add_argument("action", choices=["expire"])
+    ret = sub.add_parser("retention", help="anonymise signatory data past the retention period (Law 09-08)")
+    ret.add_argument("action", choices=["run"])
     ex = sub.add_parser("export", help="export public petition data (no personal data) as JSON")
     ex.add_argument("--output", default="-")
     args = parser.parse_args(argv)
@@ -133,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             _create_user(settings, args)
         elif args.command == "export":
             _export(settings, args)
+        elif args.command in ("mail", "petitions", "retention"):
+            _maintenance(settings, args)
     except ConfigError as exc:
         print(f"civic: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -34,7 +34,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(SecurityHeadersMiddleware, https=settings.https),
             Middleware(LanguageMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       overrides={r"^/petitions/\d+/paper/import$": 2 * 1024 * 1024}),
             Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="civic_session",
                        same_site="lax", https_only=settings.https, max_age=14 * 24 * 3600),
         ],

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civic.accounts import service as accounts
 from civic.accounts.models import User
 from civic.db import utcnow
+from civic.organisations import service as organisations
 from civic.permissions import Actor
 from civic.petitions import lifecycle
 from civic.petitions import service as petitions
@@ -96,5 +97,18 @@ async def load_demo(session: AsyncSession, settings: Settings) -> str:
         await petitions.sign(session, Actor(user_id, "citizen", name), keys, petition_id, petitions.SignatureInput(
             full_name=name, cnie=cnie, commune_code=commune, electoral_declaration=True, consent=True,
         ), start + timedelta(days=1, hours=i))
-    return (f"demo loaded: petition {petition_id} with {len(DEMO_SIGNATORIES)} signatures, "
-            f"{len(DEMO_ACCOUNTS)} accounts (password {DEMO_PASSWORD})")
+    await session.execute(update(Petition).where(Petition.id == petition_id).values(
+        deputy_id=ids["citizen@demo.civic.ma"]))
+    await session.commit()
+    cso = Actor(ids["cso@demo.civic.ma"], "cso_member", "Jamila")
+    staff = Actor(ids["staff@demo.civic.ma"], "council_staff", "Council staff (demo)")
+    seat = "05.301.01.01" if "05.301.01.01" in known else sorted(known)[0]
+    org_id = await organisations.register(session, cso, organisations.OrganisationInput(
+        "جمعية الأمل للأشخاص في وضعية إعاقة", "Association Al Amal des personnes en situation de handicap",
+        "RD-KH-2014-117", "2014-05-12", seat,
+        "مواكبة الأشخاص في وضعية إعاقة وأسرهم في إقليم خنيفرة والترافع من أجل الولوجيات."), settings.region, start)
+    await organisations.verify(session, staff, org_id, organisations.VerificationInput(
+        True, True, True, True, "النظام الأساسي 2014؛ الوصل النهائي رقم 117"), start)
+    await organisations.link_collector(session, cso, org_id, petition_id, cso.user_id or 0, start)
+    return (f"demo loaded: petition {petition_id} with {len(DEMO_SIGNATORIES)} signatures, a verified "
+            f"association, {len(DEMO_ACCOUNTS)} accounts (password {DEMO_PASSWORD})")

@@ -41,6 +41,7 @@ class Actor:
 
 
 ANONYMOUS = Actor(user_id=None)
+SYSTEM = Actor(user_id=None, role="system", display_name="Civic")  # scheduled jobs (expiry, retention)
 STAFF_ROLES = frozenset({"council_staff", "admin"})
 ALL_ROLES = frozenset({"citizen", "cso_member", "moderator", "council_staff", "admin"})
 

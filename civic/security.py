@@ -15,6 +15,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -76,14 +77,21 @@ class Keys:
         """A token serializer for one purpose (``csrf``, ``email-verify``, ``password-reset``)."""
         return URLSafeTimedSerializer(self.secret_key, salt=salt)
 
-    @property
+    @cached_property
     def _fernet(self) -> Fernet:
         return Fernet(base64.urlsafe_b64encode(_derive(self.secret_key, b"cnie-encryption")))
 
+    def _hmac_key(self, label: str) -> bytes:
+        cache: dict[str, bytes] = self.__dict__.setdefault("_hmac_keys", {})
+        if label not in cache:
+            cache[label] = _derive(self.secret_key, b"hmac:" + label.encode())
+        return cache[label]
+
     def keyed_hash(self, label: str, value: str) -> str:
-        """Hex HMAC-SHA256 of ``value`` under a key derived for ``label``: lets us match values we must not store."""
-        key = _derive(self.secret_key, b"hmac:" + label.encode())
-        return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+        """Hex HMAC-SHA256 of ``value`` under a key derived for ``label``: lets us match values we must not store.
+
+        Derived keys are computed once per Keys object (HKDF is not free on the signing path)."""
+        return hmac.new(self._hmac_key(label), value.encode(), hashlib.sha256).hexdigest()
 
     def cnie_hmac(self, normalised_cnie: str) -> str:
         """Hex HMAC-SHA256 of a normalised CNIE, for the per-petition unique index (domain.md §3)."""

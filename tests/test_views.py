@@ -124,7 +124,8 @@ async def test_every_post_needs_a_csrf_token(client, session, keys) -> None:  # 
     pid = await seeded_petition(session, keys)
     await register(client, "csrf@test.invalid")
     for path in ("/register", "/login", "/logout", "/petitions/new", f"/petitions/{pid}/sign",
-                 f"/petitions/{pid}/publish"):
+                 f"/petitions/{pid}/transition/submitted", f"/petitions/{pid}/deputy", "/organisations/new",
+                 f"/me/signatures/{pid}/withdraw"):
         r = await client.post(path, data={"title": "x"})
         assert r.status_code == 403, path
         assert "Traceback" not in r.text
@@ -142,8 +143,8 @@ async def test_create_and_publish_a_petition(client, session) -> None:  # type: 
                                                   "body": body, "addressed_to": "body_youth"})
     assert r.status_code == 303
     draft = await client.get(r.headers["location"])
-    assert "publish" in draft.text
-    r = await client.post(r.headers["location"] + "/publish", data={"csrf_token": csrf_from(draft.text)})
+    assert "/transition/collecting" in draft.text
+    r = await client.post(r.headers["location"] + "/transition/collecting", data={"csrf_token": csrf_from(draft.text)})
     assert r.status_code == 303
     api = (await client.get("/api/v1/petitions")).json()["petitions"]
     assert [(p["title"], p["status"], p["threshold"]) for p in api] == [("تهيئة الطرق القروية بإقليم أزيلال",

@@ -348,6 +348,8 @@ async def link_collector(session: AsyncSession, actor: Actor, organisation_id: i
             raise NotFound()
         if org.legal_representative_id != actor.user_id:
             raise Forbidden()
+        if org.status != "verified":
+            raise Conflict(N_("Council staff must verify the association before its members collect signatures."))
         if petition.status != "collecting":
             raise Conflict(N_("This petition is not collecting signatures."))
         member = await session.scalar(select(exists().where(
@@ -366,12 +368,16 @@ async def link_collector(session: AsyncSession, actor: Actor, organisation_id: i
 
 
 async def is_collector(session: AsyncSession, actor: Actor, petition_id: int, now: datetime) -> bool:
-    """True when the actor is a cso_member linked to the petition as a collector."""
+    """True when the actor is a cso_member linked to the petition as a collector, still a member of an
+    organisation that is (still) verified."""
     if not can(actor, Action.PETITION_COLLECT, None, now):
         return False
     async with reading(session):
         return bool(await session.scalar(select(exists().where(
-            PetitionCollector.petition_id == petition_id, PetitionCollector.user_id == actor.user_id))))
+            PetitionCollector.petition_id == petition_id, PetitionCollector.user_id == actor.user_id,
+            PetitionCollector.organisation_id == Organisation.id, Organisation.status == "verified",
+            OrganisationMember.organisation_id == Organisation.id,
+            OrganisationMember.user_id == actor.user_id))))
 
 
 async def collecting_organisations(session: AsyncSession, petition_id: int) -> list[Organisation]:

@@ -27,7 +27,7 @@ from civic.db import reading
 from civic.errors import Conflict, Forbidden, Invalid, NotFound, NotSignedIn
 from civic.i18n import N_
 from civic.notifications import service as notifications
-from civic.permissions import Action, Actor, can
+from civic.permissions import SYSTEM, Action, Actor, can
 from civic.petitions.models import Petition, PetitionEvent, Signature
 from civic.petitions.rules import rule_set
 from civic.settings import PetitionRules
@@ -113,7 +113,7 @@ def _may(actor: Actor, who: Who, petition: Petition, now: datetime) -> bool:
     if who is Who.AGENT:
         return actor.user_id in {petition.agent_id, petition.deputy_id} or (
             petition.status == "draft" and actor.user_id == petition.author_id)
-    return actor.signed_in
+    return actor.signed_in or actor is SYSTEM
 
 
 def _required_text(value: str, field: str, message: str, minimum: int = 1) -> str:
@@ -203,7 +203,7 @@ async def transition(session: AsyncSession, actor: Actor, petition_id: int, to: 
     submission, deputy named, dates); Forbidden (not the agent/deputy, or not staff); Invalid (missing
     reasons, session, committee or answer). Records a PetitionEvent, an audit event and notifications.
     """
-    if not actor.signed_in:
+    if not actor.signed_in and actor is not SYSTEM:
         raise NotSignedIn()
     async with session.begin():
         petition = await session.get(Petition, petition_id, with_for_update=True)
@@ -280,3 +280,72 @@ async def expire_due(session: AsyncSession, actor: Actor, rules: PetitionRules, 
         await transition(session, actor, petition_id, "expired", TransitionInput(
             note=N_("The collection period ended before the petition was submitted.")), rules, now)
     return len(ids)
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """The procedure side of a petition, as its page shows it: kind, agent and deputy, organisation,
+    receipt, the bureau's deadline and decision, and the council's answer."""
+
+    kind: str
+    agent_id: int | None
+    agent_name: str
+    deputy_id: int | None
+    deputy_name: str
+    organisation_id: int | None
+    organisation_name_ar: str
+    organisation_name_fr: str
+    receipt_number: str | None
+    receipt_digest: str | None
+    submitted_at: datetime | None
+    submitted_count: int | None
+    examination_due_at: datetime | None
+    decided_at: datetime | None
+    decision_reasons: str | None
+    session_label: str | None
+    committee: str | None
+    answer: str | None
+    answered_at: datetime | None
+
+    def overdue(self, status: str, now: datetime) -> bool:
+        """True when the bureau's deadline has passed without a decision (domain.md §2)."""
+        return (status in ("submitted", "under_examination") and self.examination_due_at is not None
+                and now > self.examination_due_at)
+
+
+async def procedure(session: AsyncSession, petition_id: int) -> Procedure:
+    """The procedure record of a petition (public data only). Raises NotFound."""
+    from civic.accounts.models import User
+    from civic.organisations.models import Organisation
+
+    async with reading(session):
+        p = await session.get(Petition, petition_id)
+        if p is None:
+            raise NotFound()
+        names = {uid: name for uid, name in await session.execute(
+            select(User.id, User.display_name).where(User.id.in_([p.agent_id or 0, p.deputy_id or 0])))}
+        org = await session.get(Organisation, p.organisation_id) if p.organisation_id else None
+        return Procedure(
+            kind=p.kind, agent_id=p.agent_id, agent_name=names.get(p.agent_id or 0, ""), deputy_id=p.deputy_id,
+            deputy_name=names.get(p.deputy_id or 0, ""), organisation_id=p.organisation_id,
+            organisation_name_ar=org.name_ar if org else "", organisation_name_fr=org.name_fr if org else "",
+            receipt_number=p.receipt_number, receipt_digest=p.receipt_digest, submitted_at=p.submitted_at,
+            submitted_count=p.submitted_count, examination_due_at=p.examination_due_at, decided_at=p.decided_at,
+            decision_reasons=p.decision_reasons, session_label=p.session_label, committee=p.committee,
+            answer=p.answer, answered_at=p.answered_at,
+        )
+
+
+def actions_for(actor: Actor, status: str, proc: Procedure, author_id: int, now: datetime) -> list[str]:
+    """The transitions the actor could attempt from ``status`` (for showing buttons; the transition
+    itself re-checks everything)."""
+    result = []
+    for (frm, to), who in TRANSITIONS.items():
+        if frm != status:
+            continue
+        if who is Who.STAFF and can(actor, Action.PETITION_EXAMINE, None, now):
+            result.append(to)
+        elif who is Who.AGENT and actor.signed_in and (
+                actor.user_id in {proc.agent_id, proc.deputy_id} or (status == "draft" and actor.user_id == author_id)):
+            result.append(to)
+    return result  # expiry (Who.ANYONE) is run by `civic petitions expire`, not offered as a button

@@ -68,6 +68,7 @@ class SignatureInput:
 
     cnie: as typed (any case, spaces allowed). commune_code: commune of residence, in the region.
     electoral_declaration: declared on the electoral lists. consent: explicit Law 09-08 consent.
+    public_name: the signatory agrees to their name being listed on the petition page (off by default).
     """
 
     full_name: str
@@ -75,6 +76,7 @@ class SignatureInput:
     commune_code: str
     electoral_declaration: bool
     consent: bool
+    public_name: bool = False
 
 
 @dataclass(frozen=True)
@@ -366,7 +368,7 @@ async def sign(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int
             petition_id=petition_id, user_id=actor.user_id, full_name=name, cnie_hmac=digest,
             cnie_encrypted=keys.encrypt_cnie(cnie), commune_code=data.commune_code,
             province_code=commune.province_code, electoral_declaration=data.electoral_declaration,
-            consent_at=now, channel="online", created_at=now,
+            consent_at=now, channel="online", created_at=now, public_name=data.public_name,
         ).on_conflict_do_nothing().returning(Signature.id))
         if inserted.first() is not None:
             return SignOutcome.SIGNED
@@ -409,7 +411,9 @@ async def _signature_rows(session: AsyncSession, keys: Keys, petition_id: int) -
         async for row in result:
             number += 1
             yield SignatureRecord(
-                number=number, signed_at=row[0], full_name=row[1], cnie=keys.decrypt_cnie(row[2]), channel=row[3],
+                number=number, signed_at=row[0], full_name=row[1],
+                cnie=keys.decrypt_cnie(row[2]) if row[2] else "",  # erased after the retention period
+                channel=row[3],
                 electoral_declaration=row[4], commune_ar=row[5], commune_fr=row[6], province_ar=row[7],
                 province_fr=row[8],
             )

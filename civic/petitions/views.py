@@ -10,11 +10,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from civic.accounts import service as accounts
 from civic.db import utcnow
 from civic.errors import Conflict, Invalid
-from civic.petitions import service
+from civic.organisations import service as organisations
+from civic.petitions import lifecycle, rights, service
 from civic.petitions.forms import PetitionForm, SignForm
 from civic.petitions.models import ADDRESSEES
 from civic.territories import service as territories
-from civic.web.requests import is_htmx, keys, login_path, path_for, path_id, read_form, render, scope
+from civic.web.requests import field, is_htmx, keys, login_path, path_for, path_id, read_form, render, scope
 
 
 def _petition_id(request: Request) -> int:
@@ -42,18 +43,28 @@ async def _detail_context(request: Request, db: Any, actor: Any, petition_id: in
     if actor.signed_in:
         me = await accounts.profile(db, actor)
         profile_commune = me.commune_code if me else None
+    proc = await lifecycle.procedure(db, petition_id)
+    names, names_total = await rights.public_names(db, petition_id)
+    now = utcnow()
     return {"petition": petition, "tally": tally, "signed": signed, "groups": groups,
-            "profile_commune": profile_commune, "addressees": ADDRESSEES}
+            "profile_commune": profile_commune, "addressees": ADDRESSEES, "proc": proc,
+            "timeline": await lifecycle.timeline(db, petition_id),
+            "actions": lifecycle.actions_for(actor, petition.status, proc, petition.author_id, now),
+            "overdue": proc.overdue(petition.status, now), "public_names": names, "public_names_total": names_total,
+            "collecting_organisations": await organisations.collecting_organisations(db, petition_id),
+            "is_collector": await organisations.is_collector(db, actor, petition_id, now),
+            "action_errors": {}, "action_message": None}
 
 
 async def detail(request: Request) -> Response:
     """A petition: text, rules in force, progress, and the signing form."""
     flash = request.session.pop("flash", None)
     outcome = service.SignOutcome(flash) if flash in {o.value for o in service.SignOutcome} else None
+    flash_note = request.session.pop("flash_note", None)
     async with scope(request) as (db, actor):
         ctx = await _detail_context(request, db, actor, _petition_id(request))
     return render(request, "petitions/detail.html", form=SignForm(), errors={}, outcome=outcome, message=None,
-                  **ctx)
+                  flash_note=flash_note, **ctx)
 
 
 async def sign(request: Request) -> Response:
@@ -113,16 +124,52 @@ async def new(request: Request) -> Response:
                 return RedirectResponse(path_for(request, "petition", petition_id=petition_id), status_code=303)
         region = await territories.region(db, settings.region)
         rules = service.current_rule_set(region.population_2024, settings.petition_rules)
+        mine = [o for o in await organisations.represented_by(db, actor) if o.status == "verified"]
+    if request.method == "GET" and request.query_params.get("organisation_id", "").isdigit():
+        form.organisation_id.data = request.query_params["organisation_id"]
     return render(request, "petitions/new.html", status_code=422 if errors else 200, form=form, errors=errors,
-                  addressees=ADDRESSEES, rules=rules)
+                  addressees=ADDRESSEES, rules=rules, organisations=mine)
 
 
-async def publish(request: Request) -> Response:
-    """POST: the author opens a draft for signatures."""
+async def transition(request: Request) -> Response:
+    """POST: move the petition to another status (agent or staff actions); errors re-render the page."""
     petition_id = _petition_id(request)
+    to = request.path_params["to"]
+    settings = request.app.state.settings
     async with scope(request) as (db, actor):
-        await read_form(request)
-        await service.publish(db, actor, petition_id, request.app.state.settings.petition_rules, utcnow())
+        form = await read_form(request)
+        data = lifecycle.TransitionInput(
+            note=field(form, "note"), reasons=field(form, "reasons"), session_label=field(form, "session_label"),
+            committee=field(form, "committee"), answer=field(form, "answer"))
+        try:
+            await lifecycle.transition(db, actor, petition_id, to, data, settings.petition_rules, utcnow(),
+                                       settings.base_url)
+        except (Invalid, Conflict) as exc:
+            ctx = await _detail_context(request, db, actor, petition_id)
+            ctx["action_errors"] = getattr(exc, "field_errors", {})
+            ctx["action_message"] = exc.message
+            ctx["action_data"] = data
+            return render(request, "petitions/detail.html", status_code=exc.status_code, form=SignForm(),
+                          errors={}, outcome=None, message=None, **ctx)
+    return RedirectResponse(path_for(request, "petition", petition_id=petition_id) + "#timeline", status_code=303)
+
+
+async def invite_deputy(request: Request) -> Response:
+    """POST: the agent invites a deputy agent by email (a link is mailed through the outbox)."""
+    petition_id = _petition_id(request)
+    settings = request.app.state.settings
+    async with scope(request) as (db, actor):
+        form = await read_form(request)
+        try:
+            await organisations.invite(db, actor, keys(request), "petition_deputy", petition_id,
+                                       field(form, "email", 300), utcnow(), settings.base_url)
+        except Invalid as exc:
+            ctx = await _detail_context(request, db, actor, petition_id)
+            ctx["action_errors"] = exc.field_errors
+            ctx["action_message"] = exc.message
+            return render(request, "petitions/detail.html", status_code=422, form=SignForm(), errors={},
+                          outcome=None, message=None, **ctx)
+    request.session["flash_note"] = "invitation_sent"
     return RedirectResponse(path_for(request, "petition", petition_id=petition_id), status_code=303)
 
 
@@ -172,3 +219,42 @@ async def api_petition(request: Request) -> Response:
         petition = await service.get_petition(db, _actor, _petition_id(request), settings.petition_rules)
         tally = await service.tally(db, petition, settings.region)
     return JSONResponse(petition_json(petition, tally))
+
+
+async def dashboard(request: Request) -> Response:
+    """GET /staff: petitions awaiting the bureau with their legal deadlines (overdue flagged), and
+    associations awaiting verification."""
+    async with scope(request) as (db, actor):
+        awaiting = await lifecycle.awaiting_examination(db, actor, utcnow())
+        pending = await organisations.list_all(db, status="pending")
+    return render(request, "staff/dashboard.html", awaiting=awaiting, pending=pending)
+
+
+async def my_signatures(request: Request) -> Response:
+    """GET /me/signatures: the signatures I gave, with withdrawal while collecting."""
+    flash = request.session.pop("flash_note", None)
+    async with scope(request) as (db, actor):
+        if not actor.signed_in:
+            return RedirectResponse(login_path(request), 303)
+        items = await rights.my_signatures(db, actor)
+    return render(request, "me/signatures.html", items=items, flash=flash)
+
+
+async def withdraw_signature(request: Request) -> Response:
+    """POST /me/signatures/{id}/withdraw."""
+    petition_id = _petition_id(request)
+    async with scope(request) as (db, actor):
+        await read_form(request)
+        await rights.withdraw(db, actor, petition_id, utcnow())
+    request.session["flash_note"] = "withdrawn"
+    return RedirectResponse(path_for(request, "my_signatures"), 303)
+
+
+async def my_data(request: Request) -> Response:
+    """GET /me/data.json: everything Civic holds about me (Law 09-08 right of access)."""
+    async with scope(request) as (db, actor):
+        if not actor.signed_in:
+            return RedirectResponse(login_path(request), 303)
+        data = await rights.my_data(db, actor, keys(request), utcnow())
+    return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="civic-my-data.json"',
+                                       "Cache-Control": "no-store"})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,18 +27,29 @@ class BodyLimitMiddleware:
 
     Reading such a body raises BodyTooLarge at once (declared Content-Length) or as soon as the limit is
     passed (chunked); the app's exception handler answers 413 with a translated page.
+    overrides: regular expression of a path (without the root path) → its own limit; the first match wins.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, overrides: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.overrides = [(re.compile(pattern), limit) for pattern, limit in (overrides or {}).items()]
+
+    def limit_for(self, scope: Scope) -> int:
+        """The body limit of the request's path."""
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):]
+        return next((limit for pattern, limit in self.overrides if pattern.search(path)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope)
         length = Headers(scope=scope).get("content-length")
-        declared_too_large = length is not None and length.isdigit() and int(length) > self.max_bytes
+        declared_too_large = length is not None and length.isdigit() and int(length) > max_bytes
         received = 0
 
         async def limited_receive() -> Message:
@@ -45,7 +59,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise BodyTooLarge()
             return message
 
