@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from civic.db import make_engine, make_sessionmaker
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(SecurityHeadersMiddleware, https=settings.https),
+            Middleware(GZipMiddleware, minimum_size=500),
             Middleware(LanguageMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        overrides={r"^/petitions/\d+/paper/import$": 2 * 1024 * 1024}),

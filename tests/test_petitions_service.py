@@ -39,7 +39,10 @@ async def test_publish_stores_the_rule_set_for_beni_mellal_khenifra(session) -> 
     petition = await session.get(Petition, pid)
     assert (petition.status, petition.threshold, petition.province_minimum) == ("collecting", 400, 20)
     assert petition.require_electoral_registration is True
-    assert petition.collection_ends_at - petition.published_at == timedelta(days=365)
+    # NOW is 2026-11-20 10:00 UTC (11:00 in Casablanca): the period ends 365 days later at 23:59:59 local time
+    local_end = petition.collection_ends_at.astimezone(lifecycle.i18n.TIMEZONE)
+    assert (local_end.date().isoformat(), local_end.hour, local_end.minute) == ("2027-11-20", 23, 59)
+    assert (petition.collection_ends_at - petition.published_at).days == 365
     # A later change of settings does not change a published petition.
     view = await service.get_petition(session, author, pid, PetitionRules(thresholds=((None, 999),)))
     assert view.rules.threshold == 400

@@ -18,6 +18,7 @@ class User(Base):
     email: stored lower-cased, unique; never logged or put in a URL (Law 09-08).
     password_hash: argon2id. session_nonce: changes on logout, so old session cookies die.
     role: one of ROLES. commune_code: commune of residence.
+    preferences: display preferences in the cookie's encoding (civic.preferences), restored at sign-in.
     """
 
     __tablename__ = "users"
@@ -29,4 +30,5 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="citizen")
     commune_code: Mapped[str] = mapped_column(ForeignKey("territories.code"))
     session_nonce: Mapped[str] = mapped_column(String(64))
+    preferences: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -42,6 +42,7 @@ class SessionUser:
 
     user_id: int
     nonce: str
+    preferences: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ async def authenticate(session: AsyncSession, email: str, password: str, now: da
             raise Invalid({}, N_("The email or the password is not right."))
         if not verify_password(user.password_hash, password):
             raise Invalid({}, N_("The email or the password is not right."))
-        return SessionUser(user.id, user.session_nonce)
+        return SessionUser(user.id, user.session_nonce, user.preferences)
 
 
 async def actor_for_session(session: AsyncSession, user_id: int | None, nonce: str | None) -> Actor:
@@ -139,6 +140,14 @@ async def logout(session: AsyncSession, actor: Actor, now: datetime) -> None:
         return
     async with session.begin():
         await session.execute(update(User).where(User.id == actor.user_id).values(session_nonce=new_nonce()))
+
+
+async def save_preferences(session: AsyncSession, actor: Actor, encoded: str, now: datetime) -> None:
+    """Remember display preferences (civic.preferences encoding) on the signed-in actor's account."""
+    if actor.user_id is None:
+        return
+    async with session.begin():
+        await session.execute(update(User).where(User.id == actor.user_id).values(preferences=encoded[:200]))
 
 
 async def create_user(session: AsyncSession, *, display_name: str, email: str, password: str, role: str,

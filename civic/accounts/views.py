@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from civic import preferences
 from civic.accounts import service
 from civic.accounts.forms import LoginForm, RegisterForm
 from civic.db import utcnow
@@ -23,7 +24,29 @@ def safe_next(value: str | None) -> str:
 def _sign_in(request: Request, created: service.SessionUser, next_path: str) -> Response:
     request.session.clear()
     request.session.update({"uid": created.user_id, "nonce": created.nonce})
-    return RedirectResponse(safe_next(next_path), status_code=303)
+    response = RedirectResponse(safe_next(next_path), status_code=303)
+    if created.preferences:
+        _set_preferences_cookie(request, response, created.preferences)
+    return response
+
+
+def _set_preferences_cookie(request: Request, response: Response, encoded: str) -> None:
+    response.set_cookie(preferences.COOKIE, encoded, max_age=365 * 24 * 3600, samesite="lax",
+                        secure=request.app.state.settings.https)
+
+
+async def display_preferences(request: Request) -> Response:
+    """GET: the display preferences form; POST: remember them (cookie, and the account when signed in)."""
+    next_path = safe_next(request.query_params.get("next"))
+    async with scope(request) as (db, actor):
+        if request.method == "GET":
+            return render(request, "accounts/preferences.html", prefs=preferences.current(), next=next_path)
+        form = await read_form(request)
+        chosen = preferences.from_form({k: v for k, v in form.items() if isinstance(v, str)})
+        await service.save_preferences(db, actor, chosen.encode(), utcnow())
+    response = RedirectResponse(next_path, status_code=303)
+    _set_preferences_cookie(request, response, chosen.encode())
+    return response
 
 
 async def register(request: Request) -> Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,6 +20,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations, Translations
+
+from civic import preferences
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 TIMEZONE = ZoneInfo("Africa/Casablanca")
@@ -38,6 +40,7 @@ class Language:
 LANGUAGES: dict[str, Language] = {
     "ar": Language("ar", "العربية", "ar_MA", "rtl"),
     "fr": Language("fr", "Français", "fr_MA", "ltr"),
+    "zgh": Language("zgh", "ⵜⴰⵎⴰⵣⵉⵖⵜ", "zgh", "ltr"),  # Tifinagh is written left to right (domain.md §5)
 }
 DEFAULT_LANGUAGE = "ar"
 
@@ -78,30 +81,37 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(_current.get()).ngettext(singular, plural, n)
 
 
+def end_of_local_day(moment: datetime) -> datetime:
+    """23:59:59 Africa/Casablanca on the local day of ``moment``, in UTC. Deadlines close at the end of a
+    local day whatever the offset that day (UTC+1, or UTC+0 around Ramadan; domain.md §4–§5)."""
+    local_day = moment.astimezone(TIMEZONE).date()
+    return datetime.combine(local_day, time(23, 59, 59), tzinfo=TIMEZONE).astimezone(UTC)
+
+
 def format_number(value: int | float) -> str:
-    """A number in the current locale (Western digits in ar_MA and fr_MA)."""
-    return format_decimal(value, locale=current_language().babel_locale)
+    """A number in the current locale (Western digits in ar_MA and fr_MA; Arabic-Indic when preferred)."""
+    return preferences.digits(format_decimal(value, locale=current_language().babel_locale))
 
 
 def format_share(value: float) -> str:
     """A share 0..1 as a percentage in the current locale."""
-    return format_percent(value, locale=current_language().babel_locale)
+    return preferences.digits(format_percent(value, locale=current_language().babel_locale))
 
 
 def format_datetime(value: datetime | None, style: str = "medium") -> str:
     """A UTC datetime shown in Africa/Casablanca local time, in the current language (domain.md §4)."""
     if value is None:
         return ""
-    return babel_format_datetime(value.astimezone(TIMEZONE), style, tzinfo=TIMEZONE,
-                                 locale=current_language().babel_locale)
+    return preferences.digits(babel_format_datetime(value.astimezone(TIMEZONE), style, tzinfo=TIMEZONE,
+                                                    locale=current_language().babel_locale))
 
 
 def format_date(value: datetime | None) -> str:
     """The local (Africa/Casablanca) date of a UTC datetime, in the current language."""
     if value is None:
         return ""
-    return babel_format_datetime(value.astimezone(TIMEZONE), "d MMMM y", tzinfo=TIMEZONE,
-                                 locale=current_language().babel_locale)
+    return preferences.digits(babel_format_datetime(value.astimezone(TIMEZONE), "d MMMM y", tzinfo=TIMEZONE,
+                                                    locale=current_language().babel_locale))
 
 
 def N_(message: str) -> str:

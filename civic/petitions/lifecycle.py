@@ -97,9 +97,8 @@ def add_months(moment: datetime, months: int) -> datetime:
     month_index = local.month - 1 + months
     year, month = local.year + month_index // 12, month_index % 12 + 1
     day = min(local.day, calendar.monthrange(year, month)[1])
-    end = datetime.combine(local.date().replace(year=year, month=month, day=day), time(23, 59, 59),
-                           tzinfo=i18n.TIMEZONE)
-    return end.astimezone(moment.tzinfo)
+    noon = datetime.combine(local.date().replace(year=year, month=month, day=day), time(12), tzinfo=i18n.TIMEZONE)
+    return i18n.end_of_local_day(noon).astimezone(moment.tzinfo)
 
 
 def allowed_targets(status: str) -> list[str]:
@@ -150,13 +149,14 @@ async def _apply(session: AsyncSession, petition: Petition, to: str, data: Trans
         region = await territories.region(session, petition.region_code)
         rs = rule_set(region.population_2024, rules)
         petition.published_at = now
-        petition.collection_ends_at = now + timedelta(days=rs.collection_days)
+        # The period ends at 23:59:59 local time on its last day (domain.md §4: deadlines are local).
+        petition.collection_ends_at = i18n.end_of_local_day(now + timedelta(days=rs.collection_days))
         petition.threshold, petition.province_minimum = rs.threshold, rs.province_minimum
         petition.require_electoral_registration = rs.require_electoral_registration
     elif to == "submitted":
         if petition.kind == "citizen" and petition.deputy_id is None:
             raise Conflict(N_("Name a deputy agent before submitting the petition."))
-        if petition.collection_ends_at is not None and now >= petition.collection_ends_at:
+        if petition.collection_ends_at is not None and now > petition.collection_ends_at:
             raise Conflict(N_("The collection period of this petition is over."))
         counts = await _province_counts(session, petition.id)
         provinces = await territories.provinces(session, petition.region_code)
@@ -172,7 +172,7 @@ async def _apply(session: AsyncSession, petition: Petition, to: str, data: Trans
         petition.receipt_digest = receipt_digest(petition, counts)
         petition.examination_due_at = add_months(now, rules.examination_months)
     elif to == "expired":
-        if petition.collection_ends_at is None or now < petition.collection_ends_at:
+        if petition.collection_ends_at is None or now <= petition.collection_ends_at:
             raise Conflict(N_("The collection period of this petition is not over yet."))
     elif to == "admissible":
         petition.session_label = _required_text(data.session_label, "session_label",
@@ -275,7 +275,7 @@ async def expire_due(session: AsyncSession, actor: Actor, rules: PetitionRules, 
     """Expire every collecting petition whose collection period is over; returns how many (CLI, cron)."""
     async with reading(session):
         ids = list(await session.scalars(select(Petition.id).where(
-            Petition.status == "collecting", Petition.collection_ends_at <= now)))
+            Petition.status == "collecting", Petition.collection_ends_at < now)))
     for petition_id in ids:
         await transition(session, actor, petition_id, "expired", TransitionInput(
             note=N_("The collection period ended before the petition was submitted.")), rules, now)

@@ -34,6 +34,8 @@ class Petition(Base):
     its legal representative.
     receipt_number, receipt_digest, submitted_count: the receipt given at submission (SHA-256 of the content).
     examination_due_at: receipt + 2 months for a region (domain.md §2), by which the bureau must decide.
+    easy_read: an optional plain-language summary, shown first (issue #7: 32% of the region cannot read
+    easily; short sentences also help screen-reader and "listen" users).
     """
 
     __tablename__ = "petitions"
@@ -68,6 +70,7 @@ class Petition(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     anonymised_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    easy_read: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_petitions_status_created", "status", "created_at"),)
 

@@ -271,7 +271,7 @@ async def _collector_petition(session: AsyncSession, actor: Actor, petition_id: 
         raise NotFound()
     if not await organisations.is_collector(session, actor, petition_id, now):
         raise Forbidden()
-    is_open = p.status == "collecting" and (p.collection_ends_at is None or now < p.collection_ends_at)
+    is_open = p.status == "collecting" and (p.collection_ends_at is None or now <= p.collection_ends_at)
     view = CollectorPetition(id=p.id, title=p.title, status=p.status,
                              require_electoral_registration=bool(p.require_electoral_registration),
                              collection_ends_at=p.collection_ends_at, open=is_open)

@@ -37,6 +37,7 @@ TITLE_MAX = 200
 TITLE_MIN = 10
 BODY_MAX = 10_000
 BODY_MIN = 50
+EASY_READ_MAX = 2_000
 NAME_MAX = 150
 PUBLIC_STATUSES = (
     "collecting", "submitted", "under_examination", "admissible", "inadmissible", "answered", "closed", "expired",
@@ -54,12 +55,13 @@ class SignOutcome(enum.Enum):
 class PetitionDraft:
     """What an initiator writes: title (10–200 chars), body (50–10,000 chars), addressed_to (one of ADDRESSEES);
     organisation_id for an association petition (the actor must be its legal representative, and it must be
-    verified by council staff: domain.md §2)."""
+    verified by council staff: domain.md §2); easy_read, an optional plain-language summary (≤ 2,000 chars)."""
 
     title: str
     body: str
     addressed_to: str
     organisation_id: int | None = None
+    easy_read: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class PetitionView:
     published_at: datetime | None
     collection_ends_at: datetime | None
     rules: RuleSet
+    easy_read: str | None = None
 
 
 @dataclass(frozen=True)
@@ -169,12 +172,15 @@ def validate_draft(draft: PetitionDraft) -> PetitionDraft:
         errors["body"] = [N_("The text must be at least 50 characters long.")]
     elif len(body) > BODY_MAX:
         errors["body"] = [N_("The text must be at most 10,000 characters long.")]
+    easy_read = clean_text(draft.easy_read).strip()
+    if len(easy_read) > EASY_READ_MAX:
+        errors["easy_read"] = [N_("The summary in simple words must be at most 2,000 characters long.")]
     if draft.addressed_to not in ADDRESSEES:
         errors["addressed_to"] = [N_("Please choose who the petition is addressed to.")]
     if errors:
         raise Invalid(errors)
     return PetitionDraft(title=title, body=body, addressed_to=draft.addressed_to,
-                         organisation_id=draft.organisation_id)
+                         organisation_id=draft.organisation_id, easy_read=easy_read)
 
 
 async def create_petition(session: AsyncSession, actor: Actor, draft: PetitionDraft, region_code: str,
@@ -196,7 +202,8 @@ async def create_petition(session: AsyncSession, actor: Actor, draft: PetitionDr
         result = await session.execute(insert(Petition).values(
             kind="citizen" if clean.organisation_id is None else "association", title=clean.title, body=clean.body,
             addressed_to=clean.addressed_to, status="draft", region_code=region_code, author_id=actor.user_id,
-            agent_id=actor.user_id, organisation_id=clean.organisation_id, created_at=now,
+            agent_id=actor.user_id, organisation_id=clean.organisation_id, easy_read=clean.easy_read or None,
+            created_at=now,
         ).returning(Petition.id))
         petition_id = int(result.scalar_one())
         await audit.record(session, actor_id=actor.user_id, action="petitions:create", subject_type="petition",
@@ -212,13 +219,13 @@ def _view(p: Petition, author_name: str, fallback: RuleSet) -> PetitionView:
         else fallback.province_minimum,
         require_electoral_registration=bool(p.require_electoral_registration) if stored
         else fallback.require_electoral_registration,
-        collection_days=((p.collection_ends_at - p.published_at).days
+        collection_days=((p.collection_ends_at - p.published_at).days  # ends at 23:59:59 of its last day
                          if p.collection_ends_at and p.published_at else fallback.collection_days),
     )
     return PetitionView(
         id=p.id, title=p.title, body=p.body, addressed_to=p.addressed_to, status=p.status, author_id=p.author_id,
         author_name=author_name, created_at=p.created_at, published_at=p.published_at,
-        collection_ends_at=p.collection_ends_at, rules=rules,
+        collection_ends_at=p.collection_ends_at, rules=rules, easy_read=p.easy_read,
     )
 
 
@@ -352,7 +359,7 @@ async def sign(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int
             raise NotFound()
         if p.status != "collecting":
             raise Conflict(N_("This petition is not collecting signatures."))
-        if p.collection_ends_at is not None and now >= p.collection_ends_at:
+        if p.collection_ends_at is not None and now > p.collection_ends_at:
             raise Conflict(N_("The collection period of this petition is over."))
         name, cnie = validate_signature(data, bool(p.require_electoral_registration))
         commune = (await session.execute(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from urllib.parse import unquote
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from civic import i18n
+from civic import i18n, preferences
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -93,7 +94,8 @@ class SecurityHeadersMiddleware:
 
 
 class LanguageMiddleware:
-    """Pick the interface language from the ``civic_lang`` cookie; Arabic by default (domain.md §5)."""
+    """Pick the interface language from the ``civic_lang`` cookie (Arabic by default, domain.md §5) and the
+    display preferences from the ``civic_prefs`` cookie."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -103,12 +105,17 @@ class LanguageMiddleware:
             await self.app(scope, receive, send)
             return
         code = i18n.DEFAULT_LANGUAGE
+        prefs = None
         for part in Headers(scope=scope).get("cookie", "").split(";"):
             name, _, value = part.strip().partition("=")
             if name == LANGUAGE_COOKIE and value in i18n.LANGUAGES:
                 code = value
+            elif name == preferences.COOKIE:
+                prefs = preferences.decode(unquote(value))
         token = i18n.set_language(code)
+        prefs_token = preferences.set_current(prefs or preferences.Preferences())
         try:
             await self.app(scope, receive, send)
         finally:
+            preferences.reset(prefs_token)
             i18n._current.reset(token)

@@ -23,6 +23,7 @@ routes = [
     Route("/register", accounts.register, methods=["GET", "POST"], name="register"),
     Route("/login", accounts.login, methods=["GET", "POST"], name="login"),
     Route("/logout", accounts.logout, methods=["POST"], name="logout"),
+    Route("/preferences", accounts.display_preferences, methods=["GET", "POST"], name="preferences"),
     # petitions
     Route("/petitions/new", petitions.new, methods=["GET", "POST"], name="petition_new"),
     Route("/petitions/{petition_id:int}", petitions.detail, name="petition"),

@@ -9,7 +9,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
-from civic import i18n
+from civic import i18n, preferences
 from civic.settings import ROOT
 
 TEMPLATES_DIR = ROOT / "templates"
@@ -32,6 +32,7 @@ def make_templates(directory: Path = TEMPLATES_DIR) -> Jinja2Templates:
     env.globals["url_for"] = _url_for
     env.globals["languages"] = i18n.LANGUAGES
     env.globals["current_language"] = i18n.current_language
+    env.globals["current_preferences"] = preferences.current
     return Jinja2Templates(env=env)
 
 
@@ -44,7 +45,7 @@ def _url_for(context: Any, name: str, /, **params: Any) -> str:
 
 def place_name(place: Any) -> str:
     """A territory's name in the current language (Arabic or French; Tamazight falls back to French)."""
-    return str(place.name_ar if i18n.current_language().code == "ar" else place.name_fr)
+    return str(place.name_ar if i18n.current_language().code == "ar" else place.name_fr)  # no Tifinagh names
 
 
 def context(request: Request, **values: Any) -> dict[str, Any]:
