@@ -6,10 +6,13 @@ Run in its own pytest process (the sync Playwright API and pytest-asyncio do not
 
 ``live_server`` migrates a throw-away SQLite database with the real ``civic`` CLI (db upgrade,
 load-territories, demo), then serves ``create_app`` with uvicorn in a background thread on a free port.
+``live_civic`` gives the same server with its settings, so a test can also reach the database through the
+services (``run_db``), the way a scheduled job or a second process would.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
@@ -19,17 +22,22 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import uvicorn
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from civic import i18n
 from civic.app import create_app
-from civic.settings import ROOT, load_settings
+from civic.db import make_engine, make_sessionmaker
+from civic.settings import ROOT, Settings, load_settings
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -70,9 +78,17 @@ def _run_cli(env: dict[str, str], *args: str) -> None:
     assert result.returncode == 0, f"civic {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
 
 
+@dataclass(frozen=True)
+class LiveCivic:
+    """The server under test: its base URL and the settings it runs with (database URL, secret key)."""
+
+    base_url: str
+    settings: Settings
+
+
 @pytest.fixture(scope="session")
-def live_server() -> Iterator[str]:
-    """Base URL of Civic served from a fresh SQLite database holding the territories and the demo content."""
+def live_civic() -> Iterator[LiveCivic]:
+    """Civic served from a fresh SQLite database holding the territories and the demo content."""
     with tempfile.TemporaryDirectory(prefix="civic-e2e-") as tmp:
         civic_env = {
             "CIVIC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/e2e.db",
@@ -83,15 +99,16 @@ def live_server() -> Iterator[str]:
         for step in (("db", "upgrade"), ("load-territories",), ("demo",)):
             _run_cli(env, *step)
 
-        app = create_app(load_settings(environ=civic_env))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+        base_url = f"http://127.0.0.1:{port}"
+        settings = load_settings(environ={**civic_env, "CIVIC_BASE_URL": base_url})  # links in mails point here
+        app = create_app(settings)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="civic-e2e")
         thread.start()
-        base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -105,11 +122,38 @@ def live_server() -> Iterator[str]:
                 raise RuntimeError("Civic did not answer /healthz within 20 s")
             time.sleep(0.1)
         try:
-            yield base_url
+            yield LiveCivic(base_url, settings)
         finally:
             server.should_exit = True
             thread.join(timeout=10)
             sock.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(live_civic: LiveCivic) -> str:
+    """Base URL of Civic served from a fresh SQLite database holding the territories and the demo content."""
+    return live_civic.base_url
+
+
+T = TypeVar("T")
+
+
+def run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work(session)`` on the server's database through its own engine (disposed afterwards).
+
+    ``asyncio.run`` goes to a worker thread: Playwright's sync API keeps an event loop marked as running in
+    the test's thread, where ``asyncio.run`` would refuse to start.
+    """
+    async def main() -> T:
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="civic-e2e-db") as pool:
+        return pool.submit(asyncio.run, main()).result(timeout=60)
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
@@ -172,9 +216,13 @@ def api_count(page: Page, base_url: str, petition_id: int) -> int:
     return int(response.json()["signature_count"])
 
 
-def register(page: Page, base_url: str, name: str, email: str, password: str, commune: str) -> None:
-    """Create a citizen account through /register, typing into the form; ends signed in."""
+def register(page: Page, base_url: str, name: str, email: str, password: str, commune: str,
+             axe_label: str | None = None) -> None:
+    """Create a citizen account through /register, typing into the form; ends signed in (axe on the form
+    when ``axe_label`` is given)."""
     page.goto(f"{base_url}/register")
+    if axe_label:
+        check_axe(page, axe_label)
     page.locator("#display_name").fill(name)
     page.locator("#email").fill(email)
     page.locator("#password").fill(password)
@@ -185,7 +233,7 @@ def register(page: Page, base_url: str, name: str, email: str, password: str, co
 
 def sign_in(page: Page, base_url: str, email: str, password: str, axe_label: str | None = None) -> None:
     """Sign in through the header link and the /login form (axe on the form when ``axe_label`` is given)."""
-    page.locator("nav.main-nav a[href$='/login']").click()
+    page.locator("nav.main-nav a[href$='/login']:not([href*='?'])").click()  # not "/preferences?next=/login"
     expect(page).to_have_url(f"{base_url}/login")
     if axe_label:
         check_axe(page, axe_label)

@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select
 
 from civic.audit import AuditEvent, verify_chain
 from civic.errors import Conflict, Forbidden, Invalid, NotFound, NotSignedIn
+from civic.i18n import translations
 from civic.organisations.models import Organisation, OrganisationMember, PetitionCollector
 from civic.permissions import ANONYMOUS, Actor
 from civic.petitions import paper, service
@@ -352,7 +353,9 @@ async def test_entry_page_without_javascript(client, session, keys) -> None:  # 
     dup = await client.post(f"/petitions/{pid}/paper", data={**form, "cnie": "ZX12"}, headers={"HX-Request": "true"})
     assert dup.status_code == 303  # the browser (and htmx's XHR) follows it to the page, which htmx selects from
     shown = await client.get(dup.headers["location"], headers={"HX-Request": "true"})
-    assert 'id="paper-area"' in shown.text and "Already signed" in shown.text and "ZX12" not in shown.text
+    already = translations("ar").gettext(
+        "Already signed: this person has already signed this petition, online or on paper. Nothing was added.")
+    assert 'id="paper-area"' in shown.text and already in shown.text and "ZX12" not in shown.text
     assert await count(session, pid) == 1
     assert (await client.post(f"/petitions/{pid}/paper", data={**form, "csrf_token": ""})).status_code == 403
 
@@ -373,7 +376,9 @@ async def test_upload_through_the_page(client, session, keys) -> None:  # type: 
     upload = {"file": ("paper.xlsx", make_xlsx(rows), "application/octet-stream")}
     r = await client.post(f"/petitions/{pid}/paper/import", data={"csrf_token": token}, files=upload)
     assert r.status_code == 200, r.text[:500]
-    assert "950 accepted, 50 rejected." in r.text
+    summary = translations("ar").gettext("%(accepted)s accepted, %(rejected)s rejected.") % {
+        "accepted": 950, "rejected": 50}
+    assert summary in r.text
     assert "<caption" in r.text and r.text.count('class="row-rejected"') == 50
     assert await count(session, pid) == 950
     missing = await client.post(f"/petitions/{pid}/paper/import", files=upload)

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from civic import i18n, preferences
+from civic.petitions.lifecycle import STATUS_LABELS
 from civic.settings import ROOT
 
 TEMPLATES_DIR = ROOT / "templates"
@@ -33,6 +34,7 @@ def make_templates(directory: Path = TEMPLATES_DIR) -> Jinja2Templates:
     env.globals["languages"] = i18n.LANGUAGES
     env.globals["current_language"] = i18n.current_language
     env.globals["current_preferences"] = preferences.current
+    env.globals["status_labels"] = STATUS_LABELS
     return Jinja2Templates(env=env)
 
 
