@@ -50,5 +50,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.keys = Keys(settings.secret_key)
     app.state.templates = make_templates()
     app.state.login_limiter = RateLimiter(settings.login_rate_limit)
+    app.state.register_limiter = RateLimiter(settings.register_rate_limit)
+    app.state.sign_limiter = RateLimiter(settings.sign_rate_limit)
     app.state.schema_head = head_revision()
     return app

@@ -1,12 +1,12 @@
 """Append-only audit log; each event carries the hash of the previous one (design.md, layout).
 
-The chain is extended under a lock: ``pg_advisory_xact_lock`` on PostgreSQL (holds across processes),
-an asyncio lock on SQLite (the embedded default runs in one process).
+The chain is extended under a lock: ``pg_advisory_xact_lock`` on PostgreSQL (holds across processes and is
+released at commit); on SQLite every transaction starts with BEGIN IMMEDIATE (civic.db), so writers are
+serialised until commit.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from datetime import datetime
@@ -19,7 +19,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from civic.db import Base, UtcDateTime, dialect_name
 
 _AUDIT_LOCK_KEY = 0x43495643  # "CIVC"
-_sqlite_lock = asyncio.Lock()
 GENESIS = "0" * 64
 
 
@@ -58,10 +57,7 @@ async def record(session: AsyncSession, *, actor_id: int | None, action: str, su
     detail_text = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True)
     if dialect_name(session) == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK_KEY})
-        await _append(session, actor_id, action, subject_type, str(subject_id), now, detail_text)
-    else:
-        async with _sqlite_lock:
-            await _append(session, actor_id, action, subject_type, str(subject_id), now, detail_text)
+    await _append(session, actor_id, action, subject_type, str(subject_id), now, detail_text)
 
 
 async def _append(session: AsyncSession, actor_id: int | None, action: str, subject_type: str,

@@ -21,6 +21,9 @@ NAMING_CONVENTION = {
 }
 
 
+READ_ONLY_OPTION = "civic_read_only"
+
+
 class Base(DeclarativeBase):
     """Declarative base of every model, with a naming convention so migrations name constraints the same way."""
 
@@ -57,11 +60,22 @@ def make_engine(url: str) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # Take transaction control from the driver (which would BEGIN only at the first write, leaving
+            # earlier reads unisolated), so that every transaction starts with BEGIN IMMEDIATE below.
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(connection: Any) -> None:
+            # SQLite has no row locks (SELECT … FOR UPDATE is ignored): one writer at a time, from the start of
+            # the transaction, gives decisions, acceptances and the audit chain the same guarantees as
+            # PostgreSQL's row locks. Read-only transactions (``reading``) begin deferred and run alongside.
+            read_only = connection.get_execution_options().get(READ_ONLY_OPTION)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_size=8, max_overflow=4, pool_pre_ping=True, pool_timeout=10)
@@ -98,6 +112,7 @@ async def reading(session: AsyncSession) -> AsyncIterator[None]:
         yield
     else:
         async with session.begin():
+            await session.connection(execution_options={READ_ONLY_OPTION: True})
             yield
 
 

@@ -109,6 +109,7 @@ async def load_demo(session: AsyncSession, settings: Settings) -> str:
         "مواكبة الأشخاص في وضعية إعاقة وأسرهم في إقليم خنيفرة والترافع من أجل الولوجيات."), settings.region, start)
     await organisations.verify(session, staff, org_id, organisations.VerificationInput(
         True, True, True, True, "النظام الأساسي 2014؛ الوصل النهائي رقم 117"), start)
+    await organisations.authorise_organisation(session, author, petition_id, org_id, start)
     await organisations.link_collector(session, cso, org_id, petition_id, cso.user_id or 0, start)
     return (f"demo loaded: petition {petition_id} with {len(DEMO_SIGNATORIES)} signatures, a verified "
             f"association, {len(DEMO_ACCOUNTS)} accounts (password {DEMO_PASSWORD})")

@@ -61,6 +61,8 @@ class Settings:
     petition_rules: PetitionRules = PetitionRules()
     max_body_bytes: int = 256 * 1024
     login_rate_limit: str = "10/5minutes"
+    register_rate_limit: str = "30/hour"
+    sign_rate_limit: str = "30/hour"
     timezone: str = "Africa/Casablanca"
     trusted_proxies: str = ""
     smtp_url: str = ""
@@ -170,6 +172,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         petition_rules=rules,
         max_body_bytes=_int("CIVIC_MAX_BODY_BYTES", env_vars.get("CIVIC_MAX_BODY_BYTES", str(256 * 1024)), 1024),
         login_rate_limit=_rate("CIVIC_LOGIN_RATE_LIMIT", env_vars.get("CIVIC_LOGIN_RATE_LIMIT", "10/5minutes")),
+        register_rate_limit=_rate("CIVIC_REGISTER_RATE_LIMIT", env_vars.get("CIVIC_REGISTER_RATE_LIMIT", "30/hour")),
+        sign_rate_limit=_rate("CIVIC_SIGN_RATE_LIMIT", env_vars.get("CIVIC_SIGN_RATE_LIMIT", "30/hour")),
         smtp_url=env_vars.get("CIVIC_SMTP_URL", "").strip(),
         mail_from=env_vars.get("CIVIC_MAIL_FROM", Settings.mail_from).strip(),
         base_url=env_vars.get("CIVIC_BASE_URL", Settings.base_url).strip().rstrip("/"),

@@ -89,7 +89,9 @@ def workbook_strings(content: bytes) -> str:
 
 
 async def export_actions(session) -> list[str]:  # type: ignore[no-untyped-def]
-    return list((await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id))).all())
+    actions = list((await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id))).all())
+    await session.commit()  # end the read, so the app's next write is not kept waiting (SQLite)
+    return actions
 
 
 # --- service ---------------------------------------------------------------------------------------------

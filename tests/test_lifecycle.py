@@ -151,7 +151,8 @@ async def test_role_by_state_grid(sessionmaker) -> None:  # type: ignore[no-unty
                                                     NOW)
                 await lifecycle.transition(s, agent, pid, "collecting", TransitionInput(), RULES, NOW)
                 await s.execute(update(Petition).where(Petition.id == pid).values(
-                    status=frm, deputy_id=deputy.user_id))
+                    status=frm, deputy_id=deputy.user_id,
+                    published_at=None if frm == "draft" else NOW))  # a draft was never published
                 await s.commit()
                 when = NOW if to == "submitted" else later
                 try:

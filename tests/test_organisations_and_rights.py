@@ -93,6 +93,11 @@ async def test_invitations_members_and_collectors(session, keys) -> None:  # typ
         await orgs.link_collector(session, rep, org_id, pid, member.user_id, NOW)
     staff = await make_user(session, 9, role="council_staff")
     await orgs.verify(session, staff, org_id, ALL_CHECKS, NOW)
+    with pytest.raises(Conflict):  # the petition's agent (the stranger) has not allowed the association
+        await orgs.link_collector(session, rep, org_id, pid, member.user_id, NOW)
+    with pytest.raises(Forbidden):  # only the petition's agent or deputy allows associations
+        await orgs.authorise_organisation(session, rep, pid, org_id, NOW)
+    await orgs.authorise_organisation(session, stranger, pid, org_id, NOW)
     with pytest.raises(Conflict):  # the stranger is not a member
         await orgs.link_collector(session, rep, org_id, pid, stranger.user_id, NOW)
     await orgs.link_collector(session, rep, org_id, pid, member.user_id, NOW)
@@ -100,6 +105,9 @@ async def test_invitations_members_and_collectors(session, keys) -> None:  # typ
     assert await orgs.is_collector(session, member_now, pid, NOW)
     assert not await orgs.is_collector(session, rep.__class__(rep.user_id, "cso_member", ""), pid, NOW)
     assert [o.id for o in await orgs.collecting_organisations(session, pid)] == [org_id]
+    await orgs.revoke_organisation(session, stranger, pid, org_id, NOW)
+    assert not await orgs.is_collector(session, member_now, pid, NOW)
+    assert await orgs.collecting_organisations(session, pid) == []
 
 
 async def test_deputy_invitation(session, keys) -> None:  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select
 from civic.audit import AuditEvent, verify_chain
 from civic.errors import Conflict, Forbidden, Invalid, NotFound, NotSignedIn
 from civic.i18n import translations
-from civic.organisations.models import Organisation, OrganisationMember, PetitionCollector
+from civic.organisations.models import Organisation, OrganisationMember, PetitionCollector, PetitionOrganisation
 from civic.permissions import ANONYMOUS, Actor
 from civic.petitions import paper, service
 from civic.petitions.models import Signature, SignatureFlag
@@ -39,6 +39,8 @@ async def link(session, user: Actor, petition_id: int) -> None:  # type: ignore[
     ).returning(Organisation.id))).scalar_one()
     await session.execute(insert(OrganisationMember).values(
         organisation_id=org_id, user_id=user.user_id, role="member", joined_at=NOW))
+    await session.execute(insert(PetitionOrganisation).values(  # allowed by the petition's agent
+        petition_id=petition_id, organisation_id=org_id, authorised_by_id=user.user_id, authorised_at=NOW))
     await session.execute(insert(PetitionCollector).values(
         petition_id=petition_id, user_id=user.user_id, organisation_id=org_id, added_by_id=user.user_id,
         added_at=NOW))

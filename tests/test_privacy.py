@@ -50,6 +50,7 @@ async def seed(session, keys):  # type: ignore[no-untyped-def]
                                                             role="member", joined_at=NOW))
     await session.commit()
     rep_now = rep.__class__(rep.user_id, "cso_member", "")
+    await orgs.authorise_organisation(session, agent, pid, org_id, NOW)
     await orgs.link_collector(session, rep_now, org_id, pid, member.user_id, NOW)
     collector = member.__class__(member.user_id, "cso_member", "")
     await paper.enter_signature(session, collector, keys, pid, paper.PaperSignatureInput(

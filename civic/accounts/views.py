@@ -58,6 +58,9 @@ async def register(request: Request) -> Response:
         errors: dict[str, list[str]] = {}
         if request.method == "POST":
             form = RegisterForm(formdata=await read_form(request))
+            client = request.client.host if request.client else "unknown"
+            if not await request.app.state.register_limiter.hit("register", client):
+                raise RateLimited()
             try:
                 created = await service.register(db, form.to_registration(), settings.region, utcnow())
             except Invalid as exc:

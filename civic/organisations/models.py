@@ -98,3 +98,20 @@ class PetitionCollector(Base):
     added_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("uq_petition_collectors_petition_user", "petition_id", "user_id", unique=True),)
+
+
+class PetitionOrganisation(Base):
+    """An association the petition's agent (or deputy) allowed to collect paper signatures for it.
+
+    An association petition's own organisation needs no such row.
+    """
+
+    __tablename__ = "petition_organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    authorised_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    authorised_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("uq_petition_organisations_petition_org", "petition_id", "organisation_id", unique=True),)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from itsdangerous import BadSignature
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +30,7 @@ from civic.organisations.models import (
     OrganisationMember,
     OrganisationVerification,
     PetitionCollector,
+    PetitionOrganisation,
 )
 from civic.permissions import Action, Actor, can
 from civic.security import Keys
@@ -332,11 +334,85 @@ async def accept(session: AsyncSession, actor: Actor, keys: Keys, token: str, no
         return invitation.purpose, invitation.subject_id
 
 
+async def authorise_organisation(session: AsyncSession, actor: Actor, petition_id: int, organisation_id: int,
+                                 now: datetime) -> None:
+    """The petition's agent or deputy allows a verified association to collect paper signatures for it.
+
+    Without this (or being the petition's own association) no member of the association can be linked as a
+    collector. Idempotent. Raises NotSignedIn, NotFound, Forbidden (not the agent/deputy), Conflict (the
+    association is not verified, or the petition is no longer collecting).
+    """
+    from civic.petitions.models import Petition
+
+    if not actor.signed_in:
+        raise NotSignedIn()
+    async with session.begin():
+        petition = await session.get(Petition, petition_id)
+        org = await session.get(Organisation, organisation_id)
+        if petition is None or org is None or petition.published_at is None:
+            raise NotFound()
+        if actor.user_id not in {petition.agent_id, petition.deputy_id}:
+            raise Forbidden()
+        if org.status != "verified":
+            raise Conflict(N_("Council staff must verify the association before its members collect signatures."))
+        if petition.status != "collecting":
+            raise Conflict(N_("This petition is not collecting signatures."))
+        exists_already = await session.scalar(select(exists().where(
+            PetitionOrganisation.petition_id == petition_id, PetitionOrganisation.organisation_id == organisation_id)))
+        if not exists_already:
+            await session.execute(insert(PetitionOrganisation).values(
+                petition_id=petition_id, organisation_id=organisation_id, authorised_by_id=actor.user_id,
+                authorised_at=now))
+            await audit.record(session, actor_id=actor.user_id, action="petitions:authorise_organisation",
+                               subject_type="petition", subject_id=petition_id, now=now,
+                               detail={"organisation_id": organisation_id})
+            await notifications.enqueue(
+                session, [org.legal_representative_id], N_("Your association may collect signatures"),
+                N_("The agent of the petition “%(title)s” allows “%(name)s” to collect paper signatures for it."),
+                {"title": petition.title, "name": org.name_ar}, purpose="petitions:authorise_organisation",
+                now=now)
+
+
+async def revoke_organisation(session: AsyncSession, actor: Actor, petition_id: int, organisation_id: int,
+                              now: datetime) -> None:
+    """The agent or deputy withdraws an association's permission; its collectors for the petition are
+    unlinked (signatures already entered stay). Raises NotSignedIn, NotFound, Forbidden."""
+    from civic.petitions.models import Petition
+
+    if not actor.signed_in:
+        raise NotSignedIn()
+    async with session.begin():
+        petition = await session.get(Petition, petition_id)
+        if petition is None:
+            raise NotFound()
+        if actor.user_id not in {petition.agent_id, petition.deputy_id}:
+            raise Forbidden()
+        await session.execute(delete(PetitionOrganisation).where(
+            PetitionOrganisation.petition_id == petition_id, PetitionOrganisation.organisation_id == organisation_id))
+        await session.execute(delete(PetitionCollector).where(
+            PetitionCollector.petition_id == petition_id, PetitionCollector.organisation_id == organisation_id))
+        await audit.record(session, actor_id=actor.user_id, action="petitions:revoke_organisation",
+                           subject_type="petition", subject_id=petition_id, now=now,
+                           detail={"organisation_id": organisation_id})
+
+
+def _allowed(petition_id: int, organisation_id: Any) -> Any:
+    """SQL condition: the organisation may collect for the petition (its own petition, or authorised)."""
+    from civic.petitions.models import Petition
+
+    return or_(
+        exists().where(Petition.id == petition_id, Petition.organisation_id == organisation_id),
+        exists().where(PetitionOrganisation.petition_id == petition_id,
+                       PetitionOrganisation.organisation_id == organisation_id),
+    )
+
+
 async def link_collector(session: AsyncSession, actor: Actor, organisation_id: int, petition_id: int,
                          user_id: int, now: datetime) -> None:
     """The representative links a member of the organisation to a collecting petition, so that member may
-    enter paper and assisted signatures for it (domain.md §2). Raises NotSignedIn, NotFound, Forbidden,
-    Conflict (not a member, or the petition is not collecting)."""
+    enter paper and assisted signatures for it (domain.md §2). The association must be the petition's own,
+    or allowed by the petition's agent (authorise_organisation). Raises NotSignedIn, NotFound, Forbidden,
+    Conflict (not verified, not allowed, not a member, or the petition is not collecting)."""
     from civic.petitions.models import Petition
 
     if not actor.signed_in:
@@ -352,6 +428,8 @@ async def link_collector(session: AsyncSession, actor: Actor, organisation_id: i
             raise Conflict(N_("Council staff must verify the association before its members collect signatures."))
         if petition.status != "collecting":
             raise Conflict(N_("This petition is not collecting signatures."))
+        if not await session.scalar(select(_allowed(petition_id, organisation_id))):
+            raise Conflict(N_("The petition's agent has not allowed this association to collect signatures for it."))
         member = await session.scalar(select(exists().where(
             OrganisationMember.organisation_id == organisation_id, OrganisationMember.user_id == user_id)))
         if not member:
@@ -377,11 +455,12 @@ async def is_collector(session: AsyncSession, actor: Actor, petition_id: int, no
             PetitionCollector.petition_id == petition_id, PetitionCollector.user_id == actor.user_id,
             PetitionCollector.organisation_id == Organisation.id, Organisation.status == "verified",
             OrganisationMember.organisation_id == Organisation.id,
-            OrganisationMember.user_id == actor.user_id))))
+            OrganisationMember.user_id == actor.user_id, _allowed(petition_id, Organisation.id)))))
 
 
 async def collecting_organisations(session: AsyncSession, petition_id: int) -> list[Organisation]:
-    """Organisations with members collecting paper signatures for a petition (shown publicly)."""
+    """Associations allowed to collect paper signatures for a petition (shown publicly)."""
     async with reading(session):
         return list(await session.scalars(select(Organisation).where(Organisation.id.in_(
-            select(PetitionCollector.organisation_id).where(PetitionCollector.petition_id == petition_id)))))
+            select(PetitionOrganisation.organisation_id).where(PetitionOrganisation.petition_id == petition_id)))
+            .order_by(Organisation.id)))

@@ -9,15 +9,23 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from civic.db import utcnow
-from civic.errors import Conflict, Invalid
+from civic.errors import Conflict, Invalid, NotFound
 from civic.organisations import service
 from civic.organisations.forms import OrganisationForm, VerificationForm
 from civic.permissions import Action, can
 from civic.petitions import service as petitions
 from civic.territories import service as territories
-from civic.web.requests import field, keys, login_path, path_for, path_id, read_form, render, scope
+from civic.web.requests import MAX_ID, field, keys, login_path, path_for, path_id, read_form, render, scope
 
 CHECKS = ("constituted_over_3_years", "democratic_statutes", "good_standing", "seat_in_region")
+
+
+def _form_id(raw: str) -> int:
+    """An id posted in a form; anything that cannot be a row id raises NotFound (404, never a 500 or 503)."""
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 12 else 0
+    if not 1 <= value <= MAX_ID:
+        raise NotFound()
+    return value
 
 
 async def index(request: Request) -> Response:
@@ -103,11 +111,7 @@ async def link_collector(request: Request) -> Response:
     org_id = path_id(request, "organisation_id")
     async with scope(request) as (db, actor):
         form = await read_form(request)
-        try:
-            petition_id = int(field(form, "petition_id", 12) or 0)
-            user_id = int(field(form, "user_id", 12) or 0)
-        except ValueError:
-            petition_id = user_id = 0
+        petition_id, user_id = (_form_id(field(form, name, 12)) for name in ("petition_id", "user_id"))
         try:
             await service.link_collector(db, actor, org_id, petition_id, user_id, utcnow())
         except Conflict as exc:

@@ -20,7 +20,7 @@ class PetitionForm(CivicForm):
     def to_draft(self) -> PetitionDraft:
         """The service's input; ``organisation_id`` '' (a citizens' petition) or an organisation id."""
         raw = (self.organisation_id.data or "").strip()
-        org_id = int(raw) if raw.isdigit() and len(raw) < 10 else None
+        org_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
         return PetitionDraft(self.title.data or "", self.body.data or "", self.addressed_to.data or "", org_id,
                              self.easy_read.data or "")
 

@@ -207,7 +207,7 @@ async def transition(session: AsyncSession, actor: Actor, petition_id: int, to: 
         raise NotSignedIn()
     async with session.begin():
         petition = await session.get(Petition, petition_id, with_for_update=True)
-        if petition is None or (petition.status == "draft" and actor.user_id != petition.author_id
+        if petition is None or (petition.published_at is None and actor.user_id != petition.author_id
                                 and not can(actor, Action.PETITION_EXAMINE, petition, now)):
             raise NotFound()
         who = TRANSITIONS.get((petition.status, to))

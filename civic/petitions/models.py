@@ -133,7 +133,9 @@ class Signature(Base):
 class SignatureFlag(Base):
     """A signing attempt staff should look at, answered like a success (design.md, "Answers that reveal nothing").
 
-    reason: ``cnie_used_by_other_account`` (the CNIE had already signed from another account).
+    reason: ``cnie_used_by_other_account`` (the CNIE had already signed from another account). It is not
+    counted, but to its account it looks exactly like a signature (listed, exportable, withdrawable), so the
+    account cannot learn that the CNIE had signed; hence the same personal fields, encrypted the same way.
     """
 
     __tablename__ = "signature_flags"
@@ -144,5 +146,10 @@ class SignatureFlag(Base):
     cnie_hmac: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    full_name: Mapped[str] = mapped_column(String(150), default="", server_default="")
+    cnie_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    commune_code: Mapped[str | None] = mapped_column(ForeignKey("territories.code"))
+    public_name: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    electoral_declaration: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_signature_flags_petition_user", "petition_id", "user_id"),)

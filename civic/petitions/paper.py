@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import anyio
 from sqlalchemy import Row, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,6 +35,7 @@ from civic.exports.service import BOM, csv_line
 from civic.i18n import N_
 from civic.organisations import service as organisations
 from civic.permissions import Action, Actor, can
+from civic.petitions import service as petitions_service
 from civic.petitions.models import Petition, Signature
 from civic.petitions.service import NAME_MAX
 from civic.petitions.sheets import BadSheet, read_sheet
@@ -346,6 +348,7 @@ async def enter_signature(session: AsyncSession, actor: Actor, keys: Keys, petit
             raise Invalid(errors)
         digest = keys.cnie_hmac(clean.cnie)
         inserted = await _insert(session, [_values(petition_id, actor, keys, clean, digest, data.channel, now)])
+        await petitions_service.still_collecting(session, petition_id)
         outcome = PaperOutcome.ACCEPTED if digest in inserted else PaperOutcome.DUPLICATE
         await audit.record(session, actor_id=actor.user_id, action="signatures:enter_paper",
                            subject_type="petition", subject_id=petition_id, now=now,
@@ -401,10 +404,11 @@ async def import_sheet(session: AsyncSession, actor: Actor, keys: Keys, petition
     """
     _require_collector_role(actor, now)
     name = _safe_filename(filename)
+    # Parse in a worker thread, before any transaction: a large sheet never blocks the event loop or the DB.
+    header, data = await anyio.to_thread.run_sync(read_sheet, name, content)
     async with session.begin():
         petition, region_code = await _collector_petition(session, actor, petition_id, now)
         _require_open(petition)
-        header, data = read_sheet(name, content)
         indexes = _column_indexes(header, petition.require_electoral_registration)
         communes = await _communes(session, region_code)
         checked: list[tuple[int, str, tuple[Reason, ...], str | None]] = []  # row, sheet ref, reasons, digest
@@ -425,6 +429,7 @@ async def import_sheet(session: AsyncSession, actor: Actor, keys: Keys, petition
             pending.append(_values(petition_id, actor, keys, clean, digest, "paper", now))
             checked.append((number, sheet_ref, (), digest))
         inserted = await _insert(session, pending)
+        await petitions_service.still_collecting(session, petition_id)
         rows = [RowResult(number, reasons if digest is None or digest in inserted else (Reason.DUPLICATE,), ref)
                 for number, ref, reasons, digest in checked]
         report = ImportReport(filename=name, rows=rows)

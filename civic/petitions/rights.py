@@ -53,13 +53,20 @@ async def my_signatures(session: AsyncSession, actor: Actor) -> list[MySignature
     if not actor.signed_in:
         raise NotSignedIn()
     async with reading(session):
-        rows = await session.execute(
+        rows = list(await session.execute(
             select(Petition.id, Petition.title, Petition.status, Signature.created_at, Territory.name_ar,
                    Territory.name_fr, Signature.public_name)
             .join(Signature, Signature.petition_id == Petition.id)
             .join(Territory, Territory.code == Signature.commune_code)
-            .where(Signature.user_id == actor.user_id).order_by(Signature.id.desc()))
-        return [MySignature(*row) for row in rows]
+            .where(Signature.user_id == actor.user_id)))
+        # Attempts answered like signatures are listed like signatures (design.md: reveal nothing).
+        rows += list(await session.execute(
+            select(Petition.id, Petition.title, Petition.status, SignatureFlag.created_at, Territory.name_ar,
+                   Territory.name_fr, SignatureFlag.public_name)
+            .join(SignatureFlag, SignatureFlag.petition_id == Petition.id)
+            .join(Territory, Territory.code == SignatureFlag.commune_code)
+            .where(SignatureFlag.user_id == actor.user_id)))
+        return sorted((MySignature(*row) for row in rows), key=lambda s: s.signed_at, reverse=True)
 
 
 async def withdraw(session: AsyncSession, actor: Actor, petition_id: int, now: datetime) -> None:
@@ -70,14 +77,20 @@ async def withdraw(session: AsyncSession, actor: Actor, petition_id: int, now: d
     if not actor.signed_in:
         raise NotSignedIn()
     async with session.begin():
-        status = await session.scalar(select(Petition.status).where(Petition.id == petition_id))
+        # Lock the petition row against a concurrent submission (which takes FOR UPDATE) so that the count
+        # filed with the council is never higher than what remains.
+        status = await session.scalar(select(Petition.status).where(Petition.id == petition_id)
+                                      .with_for_update(read=True))
         signature_id = await session.scalar(select(Signature.id).where(
             Signature.petition_id == petition_id, Signature.user_id == actor.user_id))
-        if status is None or signature_id is None:
+        flag_id = await session.scalar(select(SignatureFlag.id).where(
+            SignatureFlag.petition_id == petition_id, SignatureFlag.user_id == actor.user_id))
+        if status is None or (signature_id is None and flag_id is None):
             raise NotFound(N_("You have not signed this petition."))
         if status != "collecting":
             raise Conflict(N_("A signature can only be withdrawn while the petition is collecting signatures."))
-        await session.execute(delete(Signature).where(Signature.id == signature_id))
+        await session.execute(delete(Signature).where(
+            Signature.petition_id == petition_id, Signature.user_id == actor.user_id))
         await session.execute(delete(SignatureFlag).where(
             SignatureFlag.petition_id == petition_id, SignatureFlag.user_id == actor.user_id))
         await audit.record(session, actor_id=actor.user_id, action="signatures:withdraw", subject_type="petition",
@@ -101,6 +114,17 @@ async def my_data(session: AsyncSession, actor: Actor, keys: Keys, now: datetime
             "commune_code": s.commune_code, "electoral_declaration": s.electoral_declaration,
             "public_name": s.public_name, "consent_at": s.consent_at.isoformat(),
         } for s, title in rows]
+        flags = await session.execute(
+            select(SignatureFlag, Petition.title).join(Petition, Petition.id == SignatureFlag.petition_id)
+            .where(SignatureFlag.user_id == actor.user_id))
+        signatures += [{  # shown exactly like signatures (design.md: reveal nothing)
+            "petition_id": f.petition_id, "petition_title": title, "signed_at": f.created_at.isoformat(),
+            "full_name": f.full_name, "cnie": keys.decrypt_cnie(f.cnie_encrypted) if f.cnie_encrypted else None,
+            "commune_code": f.commune_code, "electoral_declaration": f.electoral_declaration,
+            "public_name": f.public_name,
+            "consent_at": f.created_at.isoformat(),
+        } for f, title in flags]
+        signatures.sort(key=lambda s: str(s["signed_at"]))
         await audit.record(session, actor_id=actor.user_id, action="accounts:export_own_data", subject_type="user",
                            subject_id=user.id, now=now)
     return {
@@ -112,14 +136,21 @@ async def my_data(session: AsyncSession, actor: Actor, keys: Keys, now: datetime
 
 
 async def public_names(session: AsyncSession, petition_id: int) -> tuple[list[str], int]:
-    """Names of signatories who opted in (at most PUBLIC_NAMES_LIMIT, newest first) and how many opted in."""
+    """Names of signatories who opted in (at most PUBLIC_NAMES_LIMIT, newest first) and how many opted in.
+
+    Attempts answered like signatures (SignatureFlag) are listed too, so an opted-in name never reveals that
+    its CNIE had already signed (design.md).
+    """
     async with reading(session):
-        names = list(await session.scalars(select(Signature.full_name).where(
-            Signature.petition_id == petition_id, Signature.public_name.is_(True), Signature.full_name != "")
-            .order_by(Signature.id.desc()).limit(PUBLIC_NAMES_LIMIT)))
-        total = len(names) if len(names) < PUBLIC_NAMES_LIMIT else int(await session.scalar(
-            select(func.count()).select_from(Signature)
-            .where(Signature.petition_id == petition_id, Signature.public_name.is_(True))) or 0)
+        opted = (select(Signature.full_name.label("name"), Signature.created_at.label("at"))
+                 .where(Signature.petition_id == petition_id, Signature.public_name.is_(True),
+                        Signature.full_name != "")
+                 .union_all(select(SignatureFlag.full_name, SignatureFlag.created_at)
+                            .where(SignatureFlag.petition_id == petition_id, SignatureFlag.public_name.is_(True),
+                                   SignatureFlag.full_name != "")).subquery())
+        names = list(await session.scalars(select(opted.c.name).order_by(opted.c.at.desc())
+                                           .limit(PUBLIC_NAMES_LIMIT)))
+        total = int(await session.scalar(select(func.count()).select_from(opted)) or 0)
         return names, total
 
 

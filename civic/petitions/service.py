@@ -41,6 +41,7 @@ EASY_READ_MAX = 2_000
 NAME_MAX = 150
 PUBLIC_STATUSES = (
     "collecting", "submitted", "under_examination", "admissible", "inadmissible", "answered", "closed", "expired",
+    "withdrawn",  # only those published before being withdrawn (list_public also requires published_at)
 )
 
 
@@ -230,7 +231,8 @@ def _view(p: Petition, author_name: str, fallback: RuleSet) -> PetitionView:
 
 
 async def get_petition(session: AsyncSession, actor: Actor, petition_id: int, rules: PetitionRules) -> PetitionView:
-    """One petition. Drafts are visible only to their author and staff; others get NotFound."""
+    """One petition. A petition never published (draft, or withdrawn as a draft) is visible only to its author
+    and staff; others get NotFound."""
     async with reading(session):
         row = (await session.execute(
             select(Petition, User.display_name).join(User, User.id == Petition.author_id)
@@ -239,7 +241,8 @@ async def get_petition(session: AsyncSession, actor: Actor, petition_id: int, ru
         if row is None:
             raise NotFound()
         petition, author_name = row
-        if petition.status == "draft" and actor.user_id != petition.author_id and not can(
+        # Never published (a draft, or a draft withdrawn before publication): private to its author and staff.
+        if petition.published_at is None and actor.user_id != petition.author_id and not can(
             actor, Action.SIGNATURES_VIEW_PERSONAL
         ):
             raise NotFound()
@@ -257,7 +260,8 @@ async def list_public(session: AsyncSession, region_code: str, rules: PetitionRu
             select(Petition, User.display_name, func.coalesce(counts.c.n, 0))
             .join(User, User.id == Petition.author_id)
             .outerjoin(counts, counts.c.petition_id == Petition.id)
-            .where(Petition.region_code == region_code, Petition.status.in_(PUBLIC_STATUSES))
+            .where(Petition.region_code == region_code, Petition.status.in_(PUBLIC_STATUSES),
+                   Petition.published_at.is_not(None))
             .order_by(Petition.published_at.desc(), Petition.id.desc()).limit(limit)
         )
         region = await territories.region(session, region_code)
@@ -378,6 +382,7 @@ async def sign(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int
             consent_at=now, channel="online", created_at=now, public_name=data.public_name,
         ).on_conflict_do_nothing().returning(Signature.id))
         if inserted.first() is not None:
+            await still_collecting(session, petition_id)
             return SignOutcome.SIGNED
         own = await session.scalar(select(exists().where(
             Signature.petition_id == petition_id, Signature.user_id == actor.user_id)))
@@ -389,9 +394,24 @@ async def sign(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int
             return SignOutcome.ALREADY_SIGNED
         await session.execute(insert(SignatureFlag).values(
             petition_id=petition_id, user_id=actor.user_id, cnie_hmac=digest,
-            reason="cnie_used_by_other_account", created_at=now,
+            reason="cnie_used_by_other_account", created_at=now, full_name=name,
+            cnie_encrypted=keys.encrypt_cnie(cnie), commune_code=data.commune_code, public_name=data.public_name,
+            electoral_declaration=data.electoral_declaration,
         ))
         return SignOutcome.SIGNED
+
+
+async def still_collecting(session: AsyncSession, petition_id: int) -> None:
+    """After inserting a signature, check the petition is still collecting; raises Conflict (rolling the
+    insert back) when a submission committed meanwhile.
+
+    On PostgreSQL the insert's foreign-key check waits for a submission holding the petition row FOR UPDATE;
+    this fresh read (READ COMMITTED) then sees its outcome, so no signature lands on a filed petition and the
+    count on the receipt is never exceeded. On SQLite transactions are serialised anyway (civic.db).
+    """
+    status = await session.scalar(select(Petition.status).where(Petition.id == petition_id))
+    if status != "collecting":
+        raise Conflict(N_("This petition is not collecting signatures."))
 
 
 def _require_staff(actor: Actor, action: Action, now: datetime) -> None:

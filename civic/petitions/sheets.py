@@ -18,6 +18,7 @@ from civic.errors import Invalid
 from civic.i18n import N_
 
 MAX_ROWS = 5_000
+MAX_ROWS_READ = 2 * MAX_ROWS  # rows read in all, blank ones included
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 40 * 1024 * 1024  # an XLSX of 5,000 rows is far smaller; refuses zip bombs
 _UNREADABLE = N_("The file could not be read. Please check that it is a CSV or XLSX file and try again.")
@@ -107,6 +108,8 @@ def read_sheet(filename: str, content: bytes) -> tuple[list[str], list[tuple[int
             if header is None:
                 header = cells
                 continue
+            if number > MAX_ROWS_READ:  # blank rows count too: a sheet of empty rows must not run for long
+                raise BadSheet(N_("The file has more than 5,000 rows. Please split it into smaller files."))
             if not any(c.strip() for c in cells):
                 continue
             if len(data) >= MAX_ROWS:

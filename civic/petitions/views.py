@@ -9,13 +9,24 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from civic.accounts import service as accounts
 from civic.db import utcnow
-from civic.errors import Conflict, Invalid
+from civic.errors import Conflict, Invalid, NotFound, RateLimited
 from civic.organisations import service as organisations
 from civic.petitions import lifecycle, rights, service
 from civic.petitions.forms import PetitionForm, SignForm
 from civic.petitions.models import ADDRESSEES
 from civic.territories import service as territories
-from civic.web.requests import field, is_htmx, keys, login_path, path_for, path_id, read_form, render, scope
+from civic.web.requests import (
+    MAX_ID,
+    field,
+    is_htmx,
+    keys,
+    login_path,
+    path_for,
+    path_id,
+    read_form,
+    render,
+    scope,
+)
 
 
 def _petition_id(request: Request) -> int:
@@ -53,6 +64,8 @@ async def _detail_context(request: Request, db: Any, actor: Any, petition_id: in
             "overdue": proc.overdue(petition.status, now), "public_names": names, "public_names_total": names_total,
             "collecting_organisations": await organisations.collecting_organisations(db, petition_id),
             "is_collector": await organisations.is_collector(db, actor, petition_id, now),
+            "verified_organisations": (await organisations.list_all(db, status="verified")
+                                       if actor.user_id in {proc.agent_id, proc.deputy_id} else []),
             "action_errors": {}, "action_message": None}
 
 
@@ -76,6 +89,8 @@ async def sign(request: Request) -> Response:
             return render(request, "petitions/sign.html", form=SignForm(), errors={}, outcome=None,
                           message=None, **ctx)
         form = SignForm(formdata=await read_form(request))
+        if actor.signed_in and not await request.app.state.sign_limiter.hit("sign", str(actor.user_id)):
+            raise RateLimited()
         errors: dict[str, list[str]] = {}
         message = None
         outcome = None
@@ -152,6 +167,26 @@ async def transition(request: Request) -> Response:
             return render(request, "petitions/detail.html", status_code=exc.status_code, form=SignForm(),
                           errors={}, outcome=None, message=None, **ctx)
     return RedirectResponse(path_for(request, "petition", petition_id=petition_id) + "#timeline", status_code=303)
+
+
+async def collecting_organisation(request: Request) -> Response:
+    """POST: the agent or deputy allows (``allow``) or stops (``revoke``) an association collecting paper
+    signatures for the petition."""
+    petition_id = _petition_id(request)
+    async with scope(request) as (db, actor):
+        form = await read_form(request)
+        raw = field(form, "organisation_id", 12)
+        organisation_id = int(raw) if raw.isascii() and raw.isdigit() else 0
+        if not 1 <= organisation_id <= MAX_ID:
+            raise NotFound()
+        action = request.path_params["action"]
+        if action not in ("allow", "revoke"):
+            raise NotFound()
+        if action == "allow":
+            await organisations.authorise_organisation(db, actor, petition_id, organisation_id, utcnow())
+        else:
+            await organisations.revoke_organisation(db, actor, petition_id, organisation_id, utcnow())
+    return RedirectResponse(path_for(request, "petition", petition_id=petition_id) + "#collectors-heading", 303)
 
 
 async def invite_deputy(request: Request) -> Response:

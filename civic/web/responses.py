@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException
@@ -73,8 +74,10 @@ async def database_down(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    """Last resort: log the exception type and path (no request data), answer a translated 500 page."""
-    log.exception("unhandled error on %s", request.url.path)
+    """Last resort: log the exception type, the path and where it happened — not its message, which can carry
+    request data — and answer a translated 500 page."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("unhandled %s on %s\n%s", type(exc).__name__, request.url.path, frames)
     return error_response(request, 500, HTTP_MESSAGES[500])
 
 

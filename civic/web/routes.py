@@ -32,6 +32,8 @@ routes = [
     Route("/petitions/{petition_id:int}/transition/{to}", petitions.transition, methods=["POST"],
           name="petition_transition"),
     Route("/petitions/{petition_id:int}/deputy", petitions.invite_deputy, methods=["POST"], name="petition_deputy"),
+    Route("/petitions/{petition_id:int}/organisations/{action:str}", petitions.collecting_organisation,
+          methods=["POST"], name="petition_organisations"),
     # organisations and invitations
     Route("/organisations", organisations.index, name="organisations"),
     Route("/organisations/new", organisations.new, methods=["GET", "POST"], name="organisation_new"),
