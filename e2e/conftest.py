@@ -31,13 +31,14 @@ from typing import TypeVar
 import pytest
 import uvicorn
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civic import i18n
 from civic.app import create_app
 from civic.db import make_engine, make_sessionmaker
 from civic.settings import ROOT, Settings, load_settings
+from civic.web.middleware import LANGUAGE_COOKIE
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -247,3 +248,59 @@ def sign_out(page: Page) -> None:
     """Sign out with the header's button."""
     page.locator("nav.main-nav form[action$='/logout']").get_by_role("button").click()
     expect(page.locator(".nav-user")).to_have_count(0)
+
+
+# --- accessibility (issue #7) --------------------------------------------------------------------------------
+
+WCAG_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa")
+WCAG_OPTIONS = {"runOnly": {"type": "tag", "values": list(WCAG_TAGS)}, "resultTypes": ["violations"]}
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def wcag_violations(page: Page, context: str | dict | None = None) -> list[dict]:
+    """axe-core's violations of every WCAG 2.0/2.1/2.2 A and AA rule on the page as it is now (any impact)."""
+    return list(AXE.run(page, context=context, options=WCAG_OPTIONS).response["violations"])
+
+
+def describe_violations(violations: list[dict], label: str) -> str:
+    """One readable block per violation: rule id, impact, help, and the first nodes with their HTML."""
+    lines = [f"{label}: {len(violations)} WCAG violation(s)"]
+    for v in violations:
+        lines.append(f"  - {v['id']} ({v.get('impact')}): {v['help']} [{len(v['nodes'])} node(s)] {v.get('helpUrl', '')}")
+        for node in v["nodes"][:4]:
+            lines.append(f"      {node.get('target')}: {node.get('html', '')[:200]}")
+            summary = (node.get("failureSummary") or "").replace("\n", " ")
+            if summary:
+                lines.append(f"        {summary[:300]}")
+    return "\n".join(lines)
+
+
+def check_axe_wcag(page: Page, label: str = "") -> None:
+    """Fail on ANY axe violation of the WCAG 2.0/2.1/2.2 A and AA rules (not only serious or critical)."""
+    violations = wcag_violations(page)
+    assert not violations, describe_violations(violations, label or page.url)
+
+
+def new_person(browser: Browser, base_url: str, lang: str | None = None, **context_args: object) -> Page:
+    """A new browser context (own cookies) with bounded timeouts, and its page; ``lang`` sets the language
+    cookie the language switch would set. Close it with ``page.context.close()``."""
+    context = browser.new_context(**context_args)  # type: ignore[arg-type]
+    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(TIMEOUT_MS)
+    if lang:
+        set_language_cookie(context, base_url, lang)
+    return context.new_page()
+
+
+def set_language_cookie(context: BrowserContext, base_url: str, lang: str) -> None:
+    """Choose the interface language for a whole context, as ``/lang/{code}`` does (cookie ``civic_lang``)."""
+    context.add_cookies([{"name": LANGUAGE_COOKIE, "value": lang, "url": base_url}])
+
+
+def log_in(page: Page, base_url: str, email: str, password: str) -> None:
+    """Sign in straight through the /login form (counts against the login rate limit: 10 per 5 minutes)."""
+    page.goto(f"{base_url}/login")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+    page.locator("form.narrow-form").get_by_role("button").click()
+    expect(page.locator(".nav-user")).to_be_visible()
