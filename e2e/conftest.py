@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
@@ -257,16 +257,18 @@ WCAG_OPTIONS = {"runOnly": {"type": "tag", "values": list(WCAG_TAGS)}, "resultTy
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
-def wcag_violations(page: Page, context: str | dict | None = None) -> list[dict]:
-    """axe-core's violations of every WCAG 2.0/2.1/2.2 A and AA rule on the page as it is now (any impact)."""
+def wcag_violations(page: Page, context: str | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """axe-core's violations of every WCAG 2.0/2.1/2.2 A and AA rule on the page as it is now (any impact).
+    The page needs JavaScript: in a context with ``java_script_enabled=False`` axe never finishes."""
     return list(AXE.run(page, context=context, options=WCAG_OPTIONS).response["violations"])
 
 
-def describe_violations(violations: list[dict], label: str) -> str:
+def describe_violations(violations: list[dict[str, Any]], label: str) -> str:
     """One readable block per violation: rule id, impact, help, and the first nodes with their HTML."""
     lines = [f"{label}: {len(violations)} WCAG violation(s)"]
     for v in violations:
-        lines.append(f"  - {v['id']} ({v.get('impact')}): {v['help']} [{len(v['nodes'])} node(s)] {v.get('helpUrl', '')}")
+        lines.append(f"  - {v['id']} ({v.get('impact')}): {v['help']} [{len(v['nodes'])} node(s)] "
+                     f"{v.get('helpUrl', '')}")
         for node in v["nodes"][:4]:
             lines.append(f"      {node.get('target')}: {node.get('html', '')[:200]}")
             summary = (node.get("failureSummary") or "").replace("\n", " ")
