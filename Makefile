@@ -33,7 +33,7 @@ db: install ## migrate the embedded database and load territories and demo conte
 	$(BIN)/civic demo
 
 run: db ## serve Civic with demo data on http://127.0.0.1:8000
-	$(BIN)/civic serve --host 127.0.0.1 --port 8000
+	exec $(BIN)/civic serve --host 127.0.0.1 --port 8000
 
 system-deps: ## Chromium and fonts from Debian (installed when missing and root)
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -57,7 +57,7 @@ test-postgres: install ## the same tests on PostgreSQL (CIVIC_TEST_POSTGRES_URL,
 	CIVIC_TEST_DATABASE=postgres CIVIC_TEST_POSTGRES_URL=$${CIVIC_TEST_POSTGRES_URL:-$(PG_TEST_URL)} $(BIN)/pytest tests -q
 
 e2e: install system-deps ## browser journeys in headless Chromium with axe-core
-	$(BIN)/pytest e2e -q -p no:asyncio
+	$(BIN)/pytest e2e -q -p no:asyncio -W ignore::pytest.PytestConfigWarning
 
 lint: install ## ruff and mypy --strict
 	$(BIN)/ruff check civic tests e2e alembic/env.py
