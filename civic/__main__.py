@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from civic import migrations
+from civic.accounts.models import ROLES
 from civic.errors import ConfigError, DomainError
 from civic.settings import Settings, load_settings
 
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                                             "CIVIC_NEW_USER_PASSWORD)")
     cu.add_argument("--email", required=True)
     cu.add_argument("--name", required=True)
-    cu.add_argument("--role", required=True, choices=["citizen", "cso_member", "moderator", "council_staff", "admin"])
+    cu.add_argument("--role", required=True, choices=ROLES)
     cu.add_argument("--commune", required=True, help="commune code, e.g. 05.091.01.01")
     mail = sub.add_parser("mail", help="send the emails waiting in the outbox (retries failed ones)")
     mail.add_argument("action", choices=["send"])

@@ -10,6 +10,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from civic.accounts.models import ROLES
+
 
 class Action(StrEnum):
     """Actions, named ``<domain>:<verb>``."""
@@ -43,7 +45,7 @@ class Actor:
 ANONYMOUS = Actor(user_id=None)
 SYSTEM = Actor(user_id=None, role="system", display_name="Civic")  # scheduled jobs (expiry, retention)
 STAFF_ROLES = frozenset({"council_staff", "admin"})
-ALL_ROLES = frozenset({"citizen", "cso_member", "moderator", "council_staff", "admin"})
+ALL_ROLES = frozenset(ROLES)
 
 # Role × action matrix. Subject-dependent rules (ownership) are in ``can`` below.
 MATRIX: dict[Action, frozenset[str]] = {

@@ -63,7 +63,6 @@ class Settings:
     login_rate_limit: str = "10/5minutes"
     register_rate_limit: str = "30/hour"
     sign_rate_limit: str = "30/hour"
-    timezone: str = "Africa/Casablanca"
     trusted_proxies: str = ""
     smtp_url: str = ""
     mail_from: str = "Civic <no-reply@civic.invalid>"

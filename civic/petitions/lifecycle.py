@@ -101,11 +101,6 @@ def add_months(moment: datetime, months: int) -> datetime:
     return i18n.end_of_local_day(noon).astimezone(moment.tzinfo)
 
 
-def allowed_targets(status: str) -> list[str]:
-    """The statuses a petition in ``status`` may move to."""
-    return [to for (frm, to) in TRANSITIONS if frm == status]
-
-
 def _may(actor: Actor, who: Who, petition: Petition, now: datetime) -> bool:
     if who is Who.STAFF:
         return can(actor, Action.PETITION_EXAMINE, petition, now)

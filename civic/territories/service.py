@@ -114,15 +114,6 @@ async def communes_by_province(session: AsyncSession, region_code: str) -> list[
         return [(p, by_province[p.code]) for p in provs]
 
 
-async def commune(session: AsyncSession, region_code: str, code: str) -> Place | None:
-    """The commune ``code`` if it is in the region, else None."""
-    async with reading(session):
-        t = await session.get(Territory, code)
-        if t is None or t.kind != "commune" or t.region_code != region_code:
-            return None
-        return _place(t)
-
-
 async def count(session: AsyncSession, region_code: str) -> dict[str, int]:
     """How many territories of each kind are loaded for the region."""
     async with reading(session):
