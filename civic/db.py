@@ -95,9 +95,12 @@ def import_all_models() -> None:
     """Import every domain's models so ``Base.metadata`` is complete (Alembic, tests)."""
     import civic.accounts.models
     import civic.audit
+    import civic.consultations.models
     import civic.notifications.models
     import civic.organisations.models
     import civic.petitions.models
+    import civic.proposals.models
+    import civic.search.models
     import civic.territories.models  # noqa: F401
 
 

@@ -14,6 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from civic.db import make_engine
 from civic.settings import ROOT, Settings
 
+# Search structures each dialect builds by hand in migration 0005, outside the models (civic.search.models).
+HAND_MADE = ("search_entries_fts", "ix_search_entries_tsv")
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic's filter: leave the hand-made search structures (and FTS5's shadow tables) out of comparisons."""
+    return not (name or "").startswith(HAND_MADE)
+
 
 def alembic_config(settings: Settings) -> Config:
     """Alembic configuration for this checkout's ``alembic/`` folder and the settings' database."""

@@ -51,6 +51,8 @@ class Settings:
     trusted_proxies: comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto are believed.
     smtp_url: ``smtp://user:pass@host:587?starttls=1`` or ``smtps://…``; empty keeps mail in the outbox.
     base_url: the public address, used in links inside emails.
+    upload_dir: folder where consultation documents (PDF) are stored; created when missing.
+    max_upload_bytes: largest document accepted, in bytes (default 10 MiB).
     """
 
     database_url: str = "sqlite+aiosqlite:///civic.db"
@@ -67,6 +69,8 @@ class Settings:
     smtp_url: str = ""
     mail_from: str = "Civic <no-reply@civic.invalid>"
     base_url: str = "http://127.0.0.1:8000"
+    upload_dir: str = str(ROOT / "uploads")
+    max_upload_bytes: int = 10 * 1024 * 1024
 
     @property
     def is_sqlite(self) -> bool:
@@ -177,4 +181,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         mail_from=env_vars.get("CIVIC_MAIL_FROM", Settings.mail_from).strip(),
         base_url=env_vars.get("CIVIC_BASE_URL", Settings.base_url).strip().rstrip("/"),
         trusted_proxies=_addresses("CIVIC_TRUSTED_PROXIES", env_vars.get("CIVIC_TRUSTED_PROXIES", "")),
+        upload_dir=env_vars.get("CIVIC_UPLOAD_DIR", Settings.upload_dir).strip(),
+        max_upload_bytes=_int(
+            "CIVIC_MAX_UPLOAD_BYTES", env_vars.get("CIVIC_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024)), 1024,
+            100 * 1024 * 1024,
+        ),
     )

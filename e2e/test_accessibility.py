@@ -151,6 +151,14 @@ def _visits(d: Data) -> list[Visit]:
         Visit("outbox", "admin"),
         Visit("petition_paper", "collector", petition),
         Visit("petition_paper_import", "collector", petition),
+        # consultations and phases
+        # -- end of consultations
+        # forum meetings
+        # -- end of forum meetings
+        # proposals, supports, comments, official answers
+        # -- end of proposals
+        # search
+        # -- end of search
     ]
 
 
@@ -168,6 +176,14 @@ NOT_PAGES: dict[str, tuple[str, tuple[str, dict[str, Any]] | None]] = {
     "api_petitions": ("JSON API", ("anonymous", {})),
     "api_petition": ("JSON API", ("anonymous", {"petition_id": PETITION_ID})),
     "api_provinces": ("JSON API", ("anonymous", {})),
+    # consultations and phases
+    # -- end of consultations
+    # forum meetings
+    # -- end of forum meetings
+    # proposals, supports, comments, official answers
+    # -- end of proposals
+    # search
+    # -- end of search
 }
 # Not a route of the table, checked too: the error page.
 EXTRA_PAGES = (("error page (404)", "anonymous", "/petitions/999999", 404),)

@@ -12,6 +12,7 @@ from babel.messages.pofile import read_po
 
 from civic.db import Base, import_all_models
 from civic.i18n import LANGUAGES, LOCALES_DIR
+from civic.migrations import include_object
 from civic.settings import ROOT
 
 
@@ -20,7 +21,7 @@ async def test_models_and_migrations_agree(engine) -> None:  # type: ignore[no-u
     import_all_models()
 
     def diff(connection):  # type: ignore[no-untyped-def]
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": include_object})
         return compare_metadata(context, Base.metadata)
 
     async with engine.connect() as conn:

@@ -66,6 +66,14 @@ routes = [
     Route("/petitions/{petition_id:int}/receipt.pdf", exports.receipt_pdf, name="petition_receipt"),
     Route("/staff/petitions/{petition_id:int}/dossier.{fmt}", exports.staff_dossier, name="staff_petition_dossier"),
     # -- end of dossier exports
+    # consultations and phases
+    # -- end of consultations
+    # forum meetings
+    # -- end of forum meetings
+    # proposals, supports, comments, official answers
+    # -- end of proposals
+    # search
+    # -- end of search
     # open data API (no personal data)
     Route("/api/v1/petitions", petitions.api_petitions, name="api_petitions"),
     Route("/api/v1/petitions/{petition_id:int}", petitions.api_petition, name="api_petition"),

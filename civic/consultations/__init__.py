@@ -1,0 +1,1 @@
+"""Consultations of the regional council and its consultative bodies: phases, documents, forum meetings."""

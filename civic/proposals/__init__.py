@@ -1,0 +1,1 @@
+"""Citizen proposals in a consultation: supports, comments, official answers and follow-up."""

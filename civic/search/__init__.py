@@ -1,0 +1,1 @@
+"""Search over consultations, proposals and petitions that folds Arabic and French spelling variants."""
