@@ -36,6 +36,7 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str | None] = mapped_column(String(64))  # client address of the request ("from where")
 
 
 def event_hash(prev_hash: str, at: datetime, actor_id: int | None, action: str, subject_type: str,

@@ -96,6 +96,7 @@ def import_all_models() -> None:
     import civic.accounts.models
     import civic.audit
     import civic.consultations.models
+    import civic.moderation.models
     import civic.notifications.models
     import civic.organisations.models
     import civic.petitions.models

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +30,8 @@ from civic.territories.service import load_territories
 BACKEND = os.environ.get("CIVIC_TEST_DATABASE", "sqlite")
 PG_URL = os.environ.get("CIVIC_TEST_POSTGRES_URL", "postgresql+asyncpg://civic:civic@127.0.0.1:5432/civic_test")
 SECRET = secrets.token_urlsafe(48)
-WIPE_TABLES = ("search_entries", "supports", "proposal_updates", "proposal_answers", "comments", "proposals",
+WIPE_TABLES = ("reports", "moderations", "user_blocks", "role_grants",
+               "search_entries", "supports", "proposal_updates", "proposal_answers", "comments", "proposals",
                "meeting_registrations", "meetings", "consultation_documents", "phases", "consultations",
                "signature_flags", "signatures", "petition_events", "petition_collectors", "petition_organisations",
                "outbox", "audit_events",
@@ -47,24 +48,57 @@ def _database_url(tmp: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp / 'test.db'}"
 
 
+def _private_database(url: str) -> tuple[str, str]:
+    """A fresh database ``<name>_<pid>`` next to the one ``url`` names, so several test runs (helpers, CI,
+    a developer) can use one PostgreSQL server at once without wiping each other. Returns (its URL, its name)."""
+    import asyncio
+
+    import asyncpg
+
+    base, _, name = url.rpartition("/")
+    private = f"{name}_{os.getpid()}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{private}"')
+            await conn.execute(f'CREATE DATABASE "{private}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return f"{base}/{private}", private
+
+
+def _drop_database(url: str, name: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings for the test database, migrated to head on a fresh schema."""
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings for the test database, migrated to head on a fresh schema (on PostgreSQL, a private database
+    created for this run and dropped after it)."""
     url = _database_url(tmp_path_factory.mktemp("db"))
-    s = load_settings({"CIVIC_DATABASE_URL": url, "CIVIC_SECRET_KEY": SECRET, "CIVIC_ENV": "test"})
+    private = None
     if BACKEND == "postgres":
-        import asyncio
-
-        async def reset() -> None:
-            engine = make_engine(url)
-            async with engine.begin() as conn:
-                await conn.execute(text("DROP SCHEMA public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
-            await engine.dispose()
-
-        asyncio.run(reset())
+        url, private = _private_database(url)
+    s = load_settings({"CIVIC_DATABASE_URL": url, "CIVIC_SECRET_KEY": SECRET, "CIVIC_ENV": "test",
+                       "CIVIC_UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads"))})
     db_upgrade(s)
-    return s
+    yield s
+    if private is not None:
+        _drop_database(PG_URL, private)
 
 
 @pytest.fixture(scope="session")

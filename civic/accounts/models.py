@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civic.db import Base, UtcDateTime
@@ -32,3 +32,29 @@ class User(Base):
     session_nonce: Mapped[str] = mapped_column(String(64))
     preferences: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# Roles that can be granted for a scope (issue #6, item 1): scope "body:<addressee>" for a consultative body's
+# secretary (civic.petitions.models.ADDRESSEES), "organisation:<id>" for an organisation's member.
+SCOPED_ROLES = ("body_secretary", "cso_member")
+
+
+class RoleGrant(Base):
+    """A role granted to a user by an admin, everywhere (scope '') or for one scope (SCOPED_ROLES).
+
+    role: one of ROLES or SCOPED_ROLES; scope: '' | ``body:<addressee>`` | ``organisation:<id>``.
+    revoked_at/revoked_by: set when an admin revokes it (rows are never deleted; both acts are audited).
+    """
+
+    __tablename__ = "role_grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[str] = mapped_column(String(20))
+    scope: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    granted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_role_grants_user", "user_id"),)

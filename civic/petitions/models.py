@@ -58,6 +58,8 @@ class Petition(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     deputy_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     receipt_number: Mapped[str | None] = mapped_column(String(40), unique=True)
+    hidden_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # moderation (issue #6)
+    hidden_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     receipt_digest: Mapped[str | None] = mapped_column(String(64))
     submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     submitted_count: Mapped[int | None]

@@ -1,0 +1,1 @@
+"""Moderation: reports (flags) by users, the moderation queue, hiding and restoring, blocks and appeals."""
