@@ -102,7 +102,8 @@ def import_all_models() -> None:
     import civic.petitions.models
     import civic.proposals.models
     import civic.search.models
-    import civic.territories.models  # noqa: F401
+    import civic.territories.models
+    import civic.votes.models  # noqa: F401
 
 
 @asynccontextmanager

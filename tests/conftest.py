@@ -30,7 +30,9 @@ from civic.territories.service import load_territories
 BACKEND = os.environ.get("CIVIC_TEST_DATABASE", "sqlite")
 PG_URL = os.environ.get("CIVIC_TEST_POSTGRES_URL", "postgresql+asyncpg://civic:civic@127.0.0.1:5432/civic_test")
 SECRET = secrets.token_urlsafe(48)
-WIPE_TABLES = ("reports", "moderations", "user_blocks", "role_grants",
+WIPE_TABLES = ("tally_sheet_counts", "tally_sheets", "ballot_choices", "cast_ballots", "published_receipts",
+               "ballot_options", "ballot_questions", "ballots",
+               "reports", "moderations", "user_blocks", "role_grants",
                "search_entries", "supports", "proposal_updates", "proposal_answers", "comments", "proposals",
                "meeting_registrations", "meetings", "consultation_documents", "phases", "consultations",
                "signature_flags", "signatures", "petition_events", "petition_collectors", "petition_organisations",
