@@ -20,12 +20,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) assets ## create .venv and install Civic with its test tools
 
-static/vendor/htmx.min.js: package.json
+static/vendor/htmx.min.js static/vendor/sse.js: package.json
 	npm install --no-audit --no-fund --loglevel=error
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+	cp node_modules/htmx-ext-sse/dist/sse.min.js static/vendor/sse.js
 
-assets: static/vendor/htmx.min.js ## fetch htmx from npm into static/vendor
+assets: static/vendor/htmx.min.js static/vendor/sse.js ## fetch htmx and its SSE extension from npm into static/vendor
 
 db: install ## migrate the embedded database and load territories and demo content (idempotent)
 	$(BIN)/civic db upgrade
