@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PG_TEST_URL ?= postgresql+asyncpg://civic:civic@127.0.0.1:5432/civic_test
 SYSTEM_PACKAGES := chromium poppler-utils fonts-noto-core fonts-hosny-amiri libharfbuzz-subset0 postgresql
 
-.PHONY: help run test test-sqlite test-postgres e2e lint install system-deps assets db clean messages
+.PHONY: help run test test-sqlite test-postgres e2e lint install system-deps assets db clean messages bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -66,6 +66,10 @@ lint: install ## ruff and mypy --strict
 
 clean: ## remove the virtualenv, node_modules and local databases
 	rm -rf $(VENV) node_modules civic.db civic.db-wal civic.db-shm
+
+bench: install ## run the benchmarks (PostgreSQL)
+	@bash .ci/postgres-up "$${CIVIC_BENCH_DATABASE_URL:-postgresql+asyncpg://civic:civic@127.0.0.1:5432/civic_bench}"
+	$(BIN)/python bench/export_memory.py --results bench/RESULTS.md
 
 messages: install ## extract messages and update the ar and fr catalogues
 	$(BIN)/pybabel extract -F civic/i18n/babel.cfg -k N_ --no-location --sort-output -o civic/i18n/messages.pot .

@@ -1,4 +1,5 @@
-"""The ``civic`` command: serve, db upgrade, load-territories, demo, create-user, export."""
+"""The ``civic`` command: serve, db upgrade, load-territories, demo, create-user, export, audit verify,
+opendata build, tally --verify."""
 
 from __future__ import annotations
 
@@ -117,6 +118,82 @@ def _maintenance(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(_with_session(settings, work))
 
 
+def _audit_verify(settings: Settings) -> int:
+    """Check the whole audit chain (streamed); print the result. 0 when intact, 1 naming the first broken event."""
+    from civic.audit import ChainStatus, check_chain
+
+    status = ChainStatus(0, None)
+
+    async def work(session: object) -> None:
+        nonlocal status
+        status = await check_chain(session)  # type: ignore[arg-type]
+
+    asyncio.run(_with_session(settings, work))
+    if status.broken is None:
+        print(f"audit chain intact: {status.checked} events")
+        return 0
+    broken = status.broken
+    print(f"audit chain broken at event {broken.id} ({broken.at.isoformat()}, {broken.action}): its hash or its "
+          f"link to the previous event does not match; {status.checked} events before it are intact")
+    return 1
+
+
+def _opendata_build(settings: Settings, args: argparse.Namespace) -> None:
+    """Write the open-data bundle (civic-open-data.zip: CSV files and README, no personal data) into a folder."""
+    from civic import opendata
+    from civic.db import utcnow
+
+    async def work(session: object) -> None:
+        bundle = await opendata.build_bundle(session, settings.region, utcnow())  # type: ignore[arg-type]
+        try:
+            path = opendata.write_bundle(bundle, Path(args.output))
+        except OSError as exc:
+            raise ConfigError(f"cannot write {args.output}: {exc.strerror}") from None
+        finally:
+            bundle.close()
+        print(f"open data written to {path}")
+
+    asyncio.run(_with_session(settings, work))
+
+
+def _tally_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """``civic tally --verify FILE``: recount a published anonymised ballots file (civic.votes.verify) and compare
+    each question with the file's published tally and, unless ``--offline``, with the database's tally
+    (``--database URL``, default the configured one). Prints "match" or the first mismatch per question;
+    0 when everything matches, 1 on a mismatch, 2 when the file cannot be read."""
+    from dataclasses import replace
+
+    from civic.db import utcnow
+    from civic.votes import verify
+    from civic.votes.tally import QuestionTally
+
+    try:
+        with open(args.verify, encoding="utf-8") as lines:
+            found = verify.recount(lines)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {args.verify}: {exc.strerror}") from None
+    except (verify.BadFile, UnicodeDecodeError) as exc:
+        print(f"civic: {args.verify} is not a ballots file this version can read: {exc}", file=sys.stderr)
+        return 2
+    database: dict[int, QuestionTally] | None = None
+    if not args.offline:
+        async def work(session: object) -> None:
+            nonlocal database
+            database = await verify.database_tallies(session, found.ballot_id, utcnow())  # type: ignore[arg-type]
+
+        asyncio.run(_with_session(replace(settings, database_url=args.database or settings.database_url), work))
+    findings = verify.compare(found, database)
+    for finding in findings:
+        print(f"question {finding.question_id}: " + ("match" if finding.problem is None
+                                                      else f"MISMATCH: {finding.problem}"))
+    against = "the published tally" + ("" if database is None else " and the database")
+    if all(f.problem is None for f in findings):
+        print(f"ballot {found.ballot_id}: the file matches {against} ({len(findings)} questions)")
+        return 0
+    print(f"ballot {found.ballot_id}: the file does NOT match {against}")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``civic`` command; returns the exit code."""
     parser = argparse.ArgumentParser(prog="civic", description="Civic: participatory democracy platform.")
@@ -143,6 +220,15 @@ def main(argv: list[str] | None = None) -> int:
     ret.add_argument("action", choices=["run"])
     ex = sub.add_parser("export", help="export public petition data (no personal data) as JSON")
     ex.add_argument("--output", default="-")
+    aud = sub.add_parser("audit", help="audit log commands")
+    aud.add_argument("action", choices=["verify"], help="verify: check the hash chain of the whole audit log")
+    od = sub.add_parser("opendata", help="open data: build the bundle of CSV files (no personal data)")
+    od.add_argument("action", choices=["build"], help="build: write civic-open-data.zip into --output")
+    od.add_argument("--output", default=".", help="folder to write civic-open-data.zip into (default: here)")
+    ta = sub.add_parser("tally", help="votes: recount a published anonymised ballots file and compare it")
+    ta.add_argument("--verify", required=True, metavar="FILE", help="the ballots file (civic-ballot-N-ballots.jsonl)")
+    ta.add_argument("--database", metavar="URL", help="compare with this database (default: CIVIC_DATABASE_URL)")
+    ta.add_argument("--offline", action="store_true", help="compare with the file's published tally only")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -168,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
             _export(settings, args)
         elif args.command in ("mail", "petitions", "retention"):
             _maintenance(settings, args)
+        elif args.command == "audit":
+            return _audit_verify(settings)
+        elif args.command == "opendata":
+            _opendata_build(settings, args)
+        elif args.command == "tally":
+            return _tally_verify(settings, args)
     except ConfigError as exc:
         print(f"civic: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -14,7 +14,12 @@ from civic.db import make_engine, make_sessionmaker
 from civic.migrations import head_revision
 from civic.security import Keys, RateLimiter
 from civic.settings import Settings, load_settings
-from civic.web.middleware import BodyLimitMiddleware, LanguageMiddleware, SecurityHeadersMiddleware
+from civic.web.middleware import (
+    BodyLimitMiddleware,
+    ClientOriginMiddleware,
+    LanguageMiddleware,
+    SecurityHeadersMiddleware,
+)
 from civic.web.responses import EXCEPTION_HANDLERS
 from civic.web.routes import routes
 from civic.web.templating import make_templates
@@ -36,8 +41,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(SecurityHeadersMiddleware, https=settings.https),
             Middleware(GZipMiddleware, minimum_size=500),
             Middleware(LanguageMiddleware),
+            Middleware(ClientOriginMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       overrides={r"^/petitions/\d+/paper/import$": 2 * 1024 * 1024}),
+                       overrides={r"^/petitions/\d+/paper/import$": 2 * 1024 * 1024,
+                                  # consultation documents (PDF): the file plus room for the other fields
+                                  r"^/consultations/\d+/documents$": settings.max_upload_bytes + 64 * 1024}),
             Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="civic_session",
                        same_site="lax", https_only=settings.https, max_age=14 * 24 * 3600),
         ],

@@ -7,20 +7,26 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civic.accounts import service as accounts
 from civic.accounts.models import User
+from civic.consultations import demo as consultations_demo
+from civic.consultations import meetings
+from civic.consultations.models import Consultation
 from civic.db import utcnow
+from civic.moderation import demo as moderation_demo
 from civic.organisations import service as organisations
 from civic.permissions import Actor
 from civic.petitions import lifecycle
 from civic.petitions import service as petitions
 from civic.petitions.models import Petition
+from civic.proposals import demo as proposals_demo
 from civic.security import Keys
 from civic.settings import Settings
 from civic.territories import service as territories
+from civic.votes import service as votes
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - documented demo password, demo accounts only
 DEMO_ACCOUNTS = (
@@ -81,7 +87,45 @@ async def load_demo(session: AsyncSession, settings: Settings) -> str:
     existing = await session.scalar(select(Petition.id).where(Petition.title == DEMO_TITLE))
     await session.rollback()
     if existing is not None:
-        return f"demo already loaded: petition {existing}, {len(DEMO_ACCOUNTS)} accounts (password {DEMO_PASSWORD})"
+        summary = f"demo already loaded: petition {existing}, {len(DEMO_ACCOUNTS)} accounts (password {DEMO_PASSWORD})"
+    else:
+        summary = await _load_petition(session, settings, ids, known)
+    return summary + "; " + await _load_consultations(session, settings, ids)
+
+
+async def _actor(session: AsyncSession, user_id: int) -> Actor:
+    row = (await session.execute(select(User.id, User.role, User.display_name).where(User.id == user_id))).one()
+    await session.rollback()
+    return Actor(row.id, row.role, row.display_name)
+
+
+async def _load_consultations(session: AsyncSession, settings: Settings, ids: dict[str, int]) -> str:
+    """The demo consultations (issue #4): a regional youth forum in its proposals phase with proposals,
+    supports, comments and an answer, forum meetings with a waiting list, and a provincial consultation."""
+    existing = await session.scalar(select(func.count()).select_from(Consultation))
+    await session.rollback()
+    if existing:
+        return f"{existing} consultations already loaded"
+    now = utcnow()
+    staff = await _actor(session, ids["staff@demo.civic.ma"])
+    people = {key: await _actor(session, ids[f"{key}@demo.civic.ma"]) for key in ("citizen", "citizen2", "cso")}
+    people["staff"] = staff
+    signatory = await session.scalar(select(User.id).where(User.email == "signatory1@demo.civic.ma"))
+    await session.rollback()
+    attendees = [people["citizen"], people["citizen2"], people["cso"]]
+    if signatory is not None:
+        attendees.append(await _actor(session, int(signatory)))
+    consultation_ids = await consultations_demo.load(session, settings, staff, now)
+    forum = consultation_ids[0]
+    await meetings.load_demo(session, settings, forum, staff, attendees, now)
+    proposal_ids = await proposals_demo.load(session, settings, forum, people, now)
+    await votes.load_demo(session, settings, forum, staff, attendees, now)
+    return (f"{len(consultation_ids)} consultations with {len(proposal_ids)} proposals, forum meetings and a "
+            "ballot")
+
+
+async def _load_petition(session: AsyncSession, settings: Settings, ids: dict[str, int], known: set[str]) -> str:
+    """The demo petition with signatures and a verified association allowed to collect (issues #2, #3)."""
     author = Actor(ids["citizen2@demo.civic.ma"], "citizen", "Youssef (demo)")
     start = utcnow() - timedelta(days=12)
     petition_id = await petitions.create_petition(
@@ -111,5 +155,8 @@ async def load_demo(session: AsyncSession, settings: Settings) -> str:
         True, True, True, True, "النظام الأساسي 2014؛ الوصل النهائي رقم 117"), start)
     await organisations.authorise_organisation(session, author, petition_id, org_id, start)
     await organisations.link_collector(session, cso, org_id, petition_id, cso.user_id or 0, start)
+    signatory = await _actor(session, await _ensure_user(session, DEMO_SIGNATORIES[0][0], "signatory1@demo.civic.ma",
+                                                         "citizen", DEMO_SIGNATORIES[0][2], settings))
+    await moderation_demo.load(session, settings, petition_id, [signatory, cso], utcnow())
     return (f"demo loaded: petition {petition_id} with {len(DEMO_SIGNATORIES)} signatures, a verified "
             f"association, {len(DEMO_ACCOUNTS)} accounts (password {DEMO_PASSWORD})")

@@ -2,12 +2,15 @@
 
 Every order ends with the row id, so it is total: paging through it yields each item exactly once while the
 data does not change (issue #4, item 8). The random order is a permutation of ids keyed by a per-visitor seed:
-``(id * MULTIPLIER + seed) mod PRIME``; PRIME is prime and larger than any id (ids are PostgreSQL integers,
-< 2**31), so distinct ids get distinct keys and the order is the same on every page and both databases.
+``(id * a + b) mod PRIME``, with ``a`` (1 ≤ a < PRIME) and ``b`` drawn from SHA-256 of the seed, so that even
+neighbouring seeds give unrelated orders (a fixed multiplier would make every order a rotation of one sequence).
+PRIME is prime and larger than any id (ids are PostgreSQL integers, < 2**31) and ``a`` is not a multiple of it,
+so distinct ids get distinct keys and the order is the same on every page and both databases.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -17,7 +20,6 @@ from sqlalchemy import BigInteger, ColumnElement, cast, literal
 T = TypeVar("T")
 
 PRIME = 2_147_483_659  # the smallest prime above 2**31
-MULTIPLIER = 1_103_515_245
 DEFAULT_PER_PAGE = 10
 MAX_PAGE = 10_000
 
@@ -74,5 +76,8 @@ def seed_from(value: Any) -> int:
 def random_key(id_column: ColumnElement[int], seed: int) -> ColumnElement[int]:
     """The SQL expression ordering rows by the visitor's random permutation (same on every page)."""
     # 64-bit arithmetic: an int4 product would overflow on PostgreSQL.
+    digest = hashlib.sha256(str(seed).encode()).digest()
+    multiplier = int.from_bytes(digest[:8], "big") % (PRIME - 1) + 1
+    offset = int.from_bytes(digest[8:16], "big") % PRIME
     big = cast(id_column, BigInteger)
-    return (big * literal(MULTIPLIER, BigInteger) + literal(seed, BigInteger)) % literal(PRIME, BigInteger)
+    return (big * literal(multiplier, BigInteger) + literal(offset, BigInteger)) % literal(PRIME, BigInteger)

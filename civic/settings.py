@@ -53,6 +53,8 @@ class Settings:
     base_url: the public address, used in links inside emails.
     upload_dir: folder where consultation documents (PDF) are stored; created when missing.
     max_upload_bytes: largest document accepted, in bytes (default 10 MiB).
+    report_hide_threshold: number of reports that hides an item automatically, pending a moderator's review
+        (1–100, default 3; issue #6, item 2).
     """
 
     database_url: str = "sqlite+aiosqlite:///civic.db"
@@ -71,6 +73,7 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     upload_dir: str = str(ROOT / "uploads")
     max_upload_bytes: int = 10 * 1024 * 1024
+    report_hide_threshold: int = 3
 
     @property
     def is_sqlite(self) -> bool:
@@ -185,5 +188,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         max_upload_bytes=_int(
             "CIVIC_MAX_UPLOAD_BYTES", env_vars.get("CIVIC_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024)), 1024,
             100 * 1024 * 1024,
+        ),
+        report_hide_threshold=_int(
+            "CIVIC_REPORT_HIDE_THRESHOLD", env_vars.get("CIVIC_REPORT_HIDE_THRESHOLD", "3"), 1, 100
         ),
     )

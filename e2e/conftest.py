@@ -95,6 +95,7 @@ def live_civic() -> Iterator[LiveCivic]:
             "CIVIC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/e2e.db",
             "CIVIC_SECRET_KEY": secrets.token_hex(32),  # 64 characters
             "CIVIC_ENV": "test",
+            "CIVIC_UPLOAD_DIR": f"{tmp}/uploads",
         }
         env = {**os.environ, **civic_env}
         for step in (("db", "upgrade"), ("load-territories",), ("demo",)):

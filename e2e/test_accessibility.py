@@ -152,13 +152,75 @@ def _visits(d: Data) -> list[Visit]:
         Visit("petition_paper", "collector", petition),
         Visit("petition_paper_import", "collector", petition),
         # consultations and phases
+        Visit("consultations", "anonymous"),  # the two demo consultations, filter form
+        Visit("consultations", "citizen", query="status=open&sort=random"),  # filtered, the visitor's random order
+        Visit("consultation", "anonymous", {"consultation_id": 1}),  # youth forum: proposals phase current
+        Visit("consultation", "citizen", {"consultation_id": 2}),  # Azilal: information phase, easy-read absent
+        Visit("consultation", "staff", {"consultation_id": 1}),  # with the staff management links
+        Visit("consultation_new", "staff"),
+        Visit("consultation_edit", "staff", {"consultation_id": 1}),
+        Visit("consultation_phases", "staff", {"consultation_id": 1}, query="kind=voting"),  # table and add form
+        Visit("consultation_phase_edit", "staff", {"consultation_id": 1, "phase_id": 1}),
+        Visit("consultation_documents", "staff", {"consultation_id": 1}),  # list and upload form
         # -- end of consultations
         # forum meetings
+        Visit("meeting", "anonymous", {"meeting_id": 1}),  # the demo's upcoming hybrid meeting: seats, waiting list
+        Visit("meeting", "citizen", {"meeting_id": 1}),  # registered (sign language) with the cancel button
+        Visit("meeting", "staff", {"meeting_id": 1}),  # online link, staff box
+        Visit("meeting", "staff", {"meeting_id": 2}),  # the demo's past meeting: minutes and the minutes form
+        Visit("meeting_new", "staff", {"consultation_id": 1}),
+        Visit("meeting_edit", "staff", {"meeting_id": 1}),
+        Visit("meeting_registrations", "staff", {"meeting_id": 1}),  # needs summary, registered and waiting lists
         # -- end of forum meetings
         # proposals, supports, comments, official answers
+        Visit("proposals", "anonymous", {"consultation_id": 1}),  # filters, sort orders, the demo proposals
+        Visit("proposal_new", "citizen", {"consultation_id": 1}),  # the demo forum's proposals phase is open
+        Visit("proposal", "anonymous", {"proposal_id": 1}),  # official answer, comments with a reply
+        Visit("proposal", "citizen", {"proposal_id": 1}),  # support button, stance radios, reply forms
+        Visit("proposal", "staff", {"proposal_id": 1}),  # the official answer form
+        Visit("proposal_edit", "agent", {"proposal_id": 4}),  # demo proposal 4 is Youssef's, with no reaction
+        Visit("consultation_comments", "citizen", {"consultation_id": 1}),
         # -- end of proposals
         # search
+        Visit("search", "anonymous"),  # the form alone, with its helpful sentence
+        Visit("search", "citizen", query="q=%D8%A7%D9%84%D9%86%D9%82%D9%84"),  # النقل: the demo petition's word
         # -- end of search
+        # moderation
+        Visit("moderation_queue", "staff"),  # the demo petition's two reports: counts per reason, decision form
+        Visit("moderation_queue", "staff", query="state=all"),
+        Visit("appeal", "agent", {"moderation_id": 1}),  # the demo petition's record, seen by its author Youssef
+        # -- end of moderation
+        # audit and dashboard
+        Visit("staff_dashboard", "admin"),  # every part, with the outbox and audit log links
+        Visit("audit_log", "admin"),  # filters, the chain check button, a page of events, exports
+        Visit("audit_log", "admin", query="verify=1&action=accounts%3A"),  # the chain's status, filtered
+        # -- end of audit and dashboard
+        # exports and open data
+        Visit("exports_centre", "staff"),  # lists, one consultation's lists, signatures and registrations
+        Visit("open_data", "anonymous"),  # licence, download, every file's columns
+        # -- end of exports and open data
+        # roles
+        Visit("admin_roles", "admin"),  # the two search forms
+        Visit("admin_roles", "admin", query="name=demo"),  # the people found, in a table
+        Visit("admin_roles", "admin", query="user=3"),  # Jamila (demo cso_member): grants, grant and base-role forms
+        # -- end of roles
+        # votes casting
+        Visit("consultation_ballots", "anonymous", {"consultation_id": 1}),  # the youth forum's demo ballot
+        Visit("ballot", "anonymous", {"ballot_id": 1}),  # demo ballot: its three questions, sign-in invitation
+        Visit("ballot", "citizen", {"ballot_id": 1}),  # voting not open in the demo's proposals phase
+        Visit("ballot_new", "staff", {"consultation_id": 1}),  # title, description, meeting select
+        Visit("ballot_edit", "staff", {"ballot_id": 1}),  # details form, questions, the add-question form
+        # -- end of votes casting
+        # votes tallies
+        Visit("tally_sheets", "staff", {"ballot_id": 1}),  # demo ballot: sheets per question, the entry form
+        Visit("receipt_check", "anonymous", {"ballot_id": 1}),  # not published yet: the explanation
+        Visit("receipt_check", "staff", {"ballot_id": 1}),  # the staff box (voting not over in the demo)
+        # -- end of votes tallies
+        # votes results
+        Visit("ballot_results", "anonymous", {"ballot_id": 1}),  # demo ballot, results hidden: when they show, no count
+        Visit("ballot_results", "citizen", {"ballot_id": 1}),  # the same, signed in (e2e/test_votes_journey.py
+        # checks the visible results page, its charts, tables and live updates with axe in ar and fr)
+        # -- end of votes results
     ]
 
 
@@ -177,13 +239,49 @@ NOT_PAGES: dict[str, tuple[str, tuple[str, dict[str, Any]] | None]] = {
     "api_petition": ("JSON API", ("anonymous", {"petition_id": PETITION_ID})),
     "api_provinces": ("JSON API", ("anonymous", {})),
     # consultations and phases
+    "consultation_document": (".pdf download (the demo has no document; tests/test_consultations.py downloads one)",
+                              None),
+    "api_consultations": ("JSON API", ("anonymous", {})),
+    "api_consultation": ("JSON API", ("anonymous", {"consultation_id": 1})),
     # -- end of consultations
     # forum meetings
     # -- end of forum meetings
     # proposals, supports, comments, official answers
+    "api_proposals": ("JSON API", ("anonymous", {"consultation_id": 1})),
+    "api_proposal": ("JSON API", ("anonymous", {"proposal_id": 1})),
     # -- end of proposals
     # search
+    "api_search": ("JSON API", ("anonymous", {})),
     # -- end of search
+    # moderation
+    # -- end of moderation
+    # audit and dashboard
+    "audit_export": (".csv/.xlsx/.json download", ("admin", {"fmt": "csv"})),
+    # -- end of audit and dashboard
+    # exports and open data
+    "export_dataset": (".csv/.xlsx/.json download", ("staff", {"dataset": "petitions", "fmt": "xlsx"})),
+    "open_data_bundle": (".zip download", ("anonymous", {})),
+    "openapi": ("JSON (OpenAPI description of the API)", ("anonymous", {})),
+    # -- end of exports and open data
+    # roles
+    # -- end of roles
+    # votes casting
+    # -- end of votes casting
+    # votes tallies
+    "ballot_file": (".jsonl download, 404 until the ballot is published and its results shown "
+                    "(tests/test_verify.py downloads one)", None),
+    "ballot_receipts": (".txt download, 404 until the ballot is published and its results shown "
+                        "(tests/test_verify.py downloads one)", None),
+    # -- end of votes tallies
+    # votes results
+    "ballot_results_fragment": ("htmx fragment: the results region of ballot_results, visited with that page; swapped "
+                                "in by the live results in e2e/test_votes_journey.py", None),
+    "ballot_results_stream": ("Server-Sent Events stream, 404 while the demo's results are hidden "
+                              "(tests/test_live.py reads one)", None),
+    "ballot_results_export": (".csv/.xlsx/.pdf download, 409 while the demo's results are hidden "
+                              "(tests/test_results.py downloads them)", None),
+    "api_ballot_results": ("JSON API", ("anonymous", {"ballot_id": 1})),
+    # -- end of votes results
 }
 # Not a route of the table, checked too: the error page.
 EXTRA_PAGES = (("error page (404)", "anonymous", "/petitions/999999", 404),)

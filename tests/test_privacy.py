@@ -60,7 +60,17 @@ async def seed(session, keys):  # type: ignore[no-untyped-def]
 
 
 def _paths(pid: int, org_id: int) -> list[str]:
-    values = {"petition_id": pid, "organisation_id": org_id, "token": "not-a-token", "code": "fr", "to": "submitted"}
+    known = {"petition_id": pid, "organisation_id": org_id, "token": "not-a-token", "code": "fr", "to": "submitted",
+             "dataset": "petitions"}
+
+    class Values(dict[str, object]):
+        """Known values, else 1 for any other id (a consultation, meeting, proposal… that may not exist) and
+        a word for any other parameter, so every new route is fetched too."""
+
+        def __missing__(self, key: str) -> object:
+            return 1 if key.endswith("_id") else "x"
+
+    values = Values(known)
     paths = []
     for route in routes:
         if not isinstance(route, Route) or "GET" not in (route.methods or ()):

@@ -70,6 +70,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
         batch_op.create_index('ix_role_grants_user', ['user_id'], unique=False)
+        batch_op.create_index('uq_role_grants_active', ['user_id', 'role', 'scope'], unique=True,
+                              postgresql_where=sa.text('revoked_at IS NULL'),
+                              sqlite_where=sa.text('revoked_at IS NULL'))
 
     op.create_table('user_blocks',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -88,6 +91,10 @@ def upgrade() -> None:
 
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.add_column(sa.Column('origin', sa.String(length=64), nullable=True))
+        batch_op.create_index('ix_audit_events_action', ['action', 'id'], unique=False)
+        batch_op.create_index('ix_audit_events_subject', ['subject_type', 'subject_id', 'id'], unique=False)
+        batch_op.create_index('ix_audit_events_actor', ['actor_id', 'id'], unique=False)
+        batch_op.create_index('ix_audit_events_at', ['at'], unique=False)
 
     with op.batch_alter_table('petitions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('hidden_at', civic.db.UtcDateTime(timezone=True), nullable=True))
@@ -103,6 +110,10 @@ def downgrade() -> None:
         batch_op.drop_column('hidden_at')
 
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_events_at')
+        batch_op.drop_index('ix_audit_events_actor')
+        batch_op.drop_index('ix_audit_events_subject')
+        batch_op.drop_index('ix_audit_events_action')
         batch_op.drop_column('origin')
 
     with op.batch_alter_table('user_blocks', schema=None) as batch_op:
@@ -110,6 +121,7 @@ def downgrade() -> None:
 
     op.drop_table('user_blocks')
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
+        batch_op.drop_index('uq_role_grants_active')
         batch_op.drop_index('ix_role_grants_user')
 
     op.drop_table('role_grants')

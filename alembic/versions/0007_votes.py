@@ -97,6 +97,7 @@ def upgrade() -> None:
     sa.Column('reference', sa.String(length=100), nullable=False),
     sa.Column('blank', sa.Integer(), nullable=False),
     sa.Column('invalid', sa.Integer(), nullable=False),
+    sa.Column('with_choice', sa.Integer(), nullable=True),
     sa.Column('entered_by', sa.Integer(), nullable=False),
     sa.Column('entered_at', civic.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('supersedes_id', sa.Integer(), nullable=True),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civic.db import Base, UtcDateTime
@@ -57,4 +57,9 @@ class RoleGrant(Base):
     revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
-    __table_args__ = (Index("ix_role_grants_user", "user_id"),)
+    __table_args__ = (
+        Index("ix_role_grants_user", "user_id"),
+        # One active grant per user, role and scope, even when two admins grant at once.
+        Index("uq_role_grants_active", "user_id", "role", "scope", unique=True,
+              postgresql_where=text("revoked_at IS NULL"), sqlite_where=text("revoked_at IS NULL")),
+    )

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import anyio
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civic import audit
-from civic.accounts.models import ROLES, User
-from civic.db import reading
+from civic.accounts.models import ROLES, RoleGrant, User
+from civic.db import reading, utcnow
 from civic.errors import Conflict, Invalid
 from civic.i18n import N_
+from civic.moderation.models import UserBlock
 from civic.permissions import ANONYMOUS, Actor
 from civic.security import dummy_verify, hash_password, new_nonce, verify_password
 from civic.territories.models import Territory
@@ -112,17 +113,39 @@ async def authenticate(session: AsyncSession, email: str, password: str, now: da
         return SessionUser(user.id, user.session_nonce, user.preferences)
 
 
-async def actor_for_session(session: AsyncSession, user_id: int | None, nonce: str | None) -> Actor:
-    """The actor for a session cookie's user id and nonce; ANONYMOUS when missing, unknown or revoked."""
+async def actor_for_session(session: AsyncSession, user_id: int | None, nonce: str | None,
+                            now: datetime | None = None) -> Actor:
+    """The actor for a session cookie's user id and nonce; ANONYMOUS when missing, unknown or revoked.
+
+    Loads, in two small indexed queries, the base role, the active role grants (not revoked;
+    accounts.models.RoleGrant, issue #6 item 1) and the end of the latest moderator's block in force at ``now``
+    (starts_at <= now < ends_at, not lifted; moderation.models.UserBlock, issue #6 item 3). ``now`` defaults to
+    the current time (views call this once per request).
+    """
     async with reading(session):
         if user_id is None or nonce is None:
             return ANONYMOUS
+        at = now if now is not None else utcnow()
+        blocked_until = (
+            select(func.max(UserBlock.ends_at))
+            .where(UserBlock.user_id == User.id, UserBlock.starts_at <= at, UserBlock.ends_at > at,
+                   UserBlock.lifted_at.is_(None))
+            .correlate(User).scalar_subquery()
+        )
         row = (await session.execute(
-            select(User.role, User.display_name, User.session_nonce).where(User.id == user_id)
+            select(User.role, User.display_name, User.session_nonce, blocked_until.label("blocked_until"))
+            .where(User.id == user_id)
         )).first()
         if row is None or row.session_nonce != nonce:
             return ANONYMOUS
-        return Actor(user_id=user_id, role=row.role, display_name=row.display_name)
+        grants = frozenset((role, scope) for role, scope in await session.execute(
+            select(RoleGrant.role, RoleGrant.scope).where(RoleGrant.user_id == user_id,
+                                                          RoleGrant.revoked_at.is_(None))))
+        until = row.blocked_until
+        if until is not None and until.tzinfo is None:  # stored as naive UTC on SQLite
+            until = until.replace(tzinfo=UTC)
+        return Actor(user_id=user_id, role=row.role, display_name=row.display_name, grants=grants,
+                     blocked_until=until)
 
 
 async def profile(session: AsyncSession, actor: Actor) -> Profile | None:

@@ -32,7 +32,7 @@ from civic.organisations.models import (
     PetitionCollector,
     PetitionOrganisation,
 )
-from civic.permissions import Action, Actor, can
+from civic.permissions import ORGANISATION_SCOPE, Action, Actor, can, can_somewhere, scopes_for
 from civic.security import Keys
 from civic.territories.models import Territory
 from civic.text import clean_text
@@ -445,17 +445,34 @@ async def link_collector(session: AsyncSession, actor: Actor, organisation_id: i
                                detail={"user_id": user_id, "organisation_id": organisation_id})
 
 
+def collecting_scope(actor: Actor) -> frozenset[int] | None:
+    """The organisations the actor's roles let them collect signatures for: None for every organisation (the
+    base role cso_member, or an unscoped grant), else the ids of their ``organisation:<id>`` grants (empty:
+    none). civic.permissions.scopes_for; issue #6, item 1: "a cso_member only for their organisation's
+    petitions"."""
+    scopes = scopes_for(actor, Action.PETITION_COLLECT)
+    if scopes is None:
+        return None
+    ids = (s[len(ORGANISATION_SCOPE):] for s in scopes if s.startswith(ORGANISATION_SCOPE))
+    return frozenset(int(i) for i in ids if i.isascii() and i.isdigit())
+
+
 async def is_collector(session: AsyncSession, actor: Actor, petition_id: int, now: datetime) -> bool:
     """True when the actor is a cso_member linked to the petition as a collector, still a member of an
-    organisation that is (still) verified."""
-    if not can(actor, Action.PETITION_COLLECT, None, now):
+    organisation that is (still) verified and allowed to collect for it. A cso_member held through an
+    ``organisation:<id>`` grant counts only for links made for that organisation (``collecting_scope``)."""
+    if not can_somewhere(actor, Action.PETITION_COLLECT, now):
         return False
+    conditions = [
+        PetitionCollector.petition_id == petition_id, PetitionCollector.user_id == actor.user_id,
+        PetitionCollector.organisation_id == Organisation.id, Organisation.status == "verified",
+        OrganisationMember.organisation_id == Organisation.id,
+        OrganisationMember.user_id == actor.user_id, _allowed(petition_id, Organisation.id)]
+    organisation_ids = collecting_scope(actor)
+    if organisation_ids is not None:
+        conditions.append(PetitionCollector.organisation_id.in_(sorted(organisation_ids)))
     async with reading(session):
-        return bool(await session.scalar(select(exists().where(
-            PetitionCollector.petition_id == petition_id, PetitionCollector.user_id == actor.user_id,
-            PetitionCollector.organisation_id == Organisation.id, Organisation.status == "verified",
-            OrganisationMember.organisation_id == Organisation.id,
-            OrganisationMember.user_id == actor.user_id, _allowed(petition_id, Organisation.id)))))
+        return bool(await session.scalar(select(exists().where(*conditions))))
 
 
 async def collecting_organisations(session: AsyncSession, petition_id: int) -> list[Organisation]:

@@ -27,7 +27,7 @@ from civic.db import reading
 from civic.errors import Conflict, Forbidden, Invalid, NotFound, NotSignedIn
 from civic.i18n import N_
 from civic.notifications import service as notifications
-from civic.permissions import SYSTEM, Action, Actor, can
+from civic.permissions import SYSTEM, Action, Actor, addressees_for, can, can_somewhere
 from civic.petitions.models import Petition, PetitionEvent, Signature
 from civic.petitions.rules import rule_set
 from civic.settings import PetitionRules
@@ -252,15 +252,19 @@ class AwaitingExamination:
 
 
 async def awaiting_examination(session: AsyncSession, actor: Actor, now: datetime) -> list[AwaitingExamination]:
-    """Petitions submitted or under examination, soonest deadline first (staff only). Overdue when ``now``
-    is past the deadline (receipt + examination_months; domain.md §2). Raises NotSignedIn, Forbidden."""
+    """Petitions submitted or under examination, soonest deadline first (staff, and a consultative body's
+    secretary for the petitions addressed to their body only: issue #6, item 1). Overdue when ``now`` is past
+    the deadline (receipt + examination_months; domain.md §2). Raises NotSignedIn, Forbidden."""
     if not actor.signed_in:
         raise NotSignedIn()
-    if not can(actor, Action.PETITION_EXAMINE, None, now):
+    if not can_somewhere(actor, Action.PETITION_EXAMINE, now):
         raise Forbidden()
+    addressees = addressees_for(actor, Action.PETITION_EXAMINE)
     async with reading(session):
-        rows = await session.scalars(select(Petition).where(Petition.status.in_(("submitted", "under_examination")))
-                                     .order_by(Petition.examination_due_at))
+        query = select(Petition).where(Petition.status.in_(("submitted", "under_examination")))
+        if addressees is not None:
+            query = query.where(Petition.addressed_to.in_(sorted(addressees)))
+        rows = await session.scalars(query.order_by(Petition.examination_due_at, Petition.id))
         return [AwaitingExamination(p.id, p.title, p.status, p.receipt_number or "", p.submitted_at or now,
                                     p.examination_due_at or now, now > (p.examination_due_at or now))
                 for p in rows]
@@ -301,6 +305,7 @@ class Procedure:
     committee: str | None
     answer: str | None
     answered_at: datetime | None
+    addressed_to: str = ""  # one of ADDRESSEES: whose secretary may examine it (permissions, body scope)
 
     def overdue(self, status: str, now: datetime) -> bool:
         """True when the bureau's deadline has passed without a decision (domain.md §2)."""
@@ -327,18 +332,19 @@ async def procedure(session: AsyncSession, petition_id: int) -> Procedure:
             receipt_number=p.receipt_number, receipt_digest=p.receipt_digest, submitted_at=p.submitted_at,
             submitted_count=p.submitted_count, examination_due_at=p.examination_due_at, decided_at=p.decided_at,
             decision_reasons=p.decision_reasons, session_label=p.session_label, committee=p.committee,
-            answer=p.answer, answered_at=p.answered_at,
+            answer=p.answer, answered_at=p.answered_at, addressed_to=p.addressed_to,
         )
 
 
 def actions_for(actor: Actor, status: str, proc: Procedure, author_id: int, now: datetime) -> list[str]:
     """The transitions the actor could attempt from ``status`` (for showing buttons; the transition
-    itself re-checks everything)."""
+    itself re-checks everything). Staff transitions are offered to those who may examine a petition addressed
+    to ``proc.addressed_to`` (a body's secretary only for their body's)."""
     result = []
     for (frm, to), who in TRANSITIONS.items():
         if frm != status:
             continue
-        if who is Who.STAFF and can(actor, Action.PETITION_EXAMINE, None, now):
+        if who is Who.STAFF and can(actor, Action.PETITION_EXAMINE, proc, now):
             result.append(to)
         elif who is Who.AGENT and actor.signed_in and (
                 actor.user_id in {proc.agent_id, proc.deputy_id} or (status == "draft" and actor.user_id == author_id)):

@@ -34,7 +34,7 @@ from civic.errors import Conflict, Forbidden, Invalid, NotFound, NotSignedIn
 from civic.exports.service import BOM, csv_line
 from civic.i18n import N_
 from civic.organisations import service as organisations
-from civic.permissions import Action, Actor, can
+from civic.permissions import Action, Actor, can_somewhere
 from civic.petitions import service as petitions_service
 from civic.petitions.models import Petition, Signature
 from civic.petitions.service import NAME_MAX
@@ -254,9 +254,12 @@ def parse_yes_no(value: str) -> bool | None:
 
 
 def _require_collector_role(actor: Actor, now: datetime) -> None:
+    """The check made before the petition is read: raise NotSignedIn, or Forbidden unless the actor's roles let
+    them collect signatures for some petitions (``can_somewhere``: the base role cso_member, or a cso_member
+    grant for an organisation). Which petitions: organisations.is_collector, in ``_collector_petition``."""
     if not actor.signed_in:
         raise NotSignedIn()
-    if not can(actor, Action.PETITION_COLLECT, None, now):
+    if not can_somewhere(actor, Action.PETITION_COLLECT, now):
         raise Forbidden()
 
 

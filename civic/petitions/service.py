@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, insert, select
+from sqlalchemy import ColumnElement, and_, exists, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,10 +23,12 @@ from civic.accounts.models import User
 from civic.db import dialect_name, reading
 from civic.errors import Conflict, Forbidden, Invalid, NotFound, NotSignedIn
 from civic.i18n import N_
+from civic.moderation import service as moderation
 from civic.organisations import service as organisations
-from civic.permissions import Action, Actor, can
+from civic.permissions import BLOCKED_MESSAGE, Action, Actor, can
 from civic.petitions.models import ADDRESSEES, Petition, Signature, SignatureFlag
 from civic.petitions.rules import RuleSet, rule_set
+from civic.search import service as search
 from civic.security import Keys, normalise_cnie
 from civic.settings import PetitionRules
 from civic.territories import service as territories
@@ -98,6 +100,8 @@ class PetitionView:
     collection_ends_at: datetime | None
     rules: RuleSet
     easy_read: str | None = None
+    hidden_at: datetime | None = None  # hidden by moderation (issue #6): shown only to its author and moderators
+    hidden_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,7 @@ async def create_petition(session: AsyncSession, actor: Actor, draft: PetitionDr
             created_at=now,
         ).returning(Petition.id))
         petition_id = int(result.scalar_one())
+        await search.index_item(session, "petition", petition_id, clean.title, clean.body)
         await audit.record(session, actor_id=actor.user_id, action="petitions:create", subject_type="petition",
                            subject_id=petition_id, now=now)
     return petition_id
@@ -226,13 +231,15 @@ def _view(p: Petition, author_name: str, fallback: RuleSet) -> PetitionView:
     return PetitionView(
         id=p.id, title=p.title, body=p.body, addressed_to=p.addressed_to, status=p.status, author_id=p.author_id,
         author_name=author_name, created_at=p.created_at, published_at=p.published_at,
-        collection_ends_at=p.collection_ends_at, rules=rules, easy_read=p.easy_read,
+        collection_ends_at=p.collection_ends_at, rules=rules, easy_read=p.easy_read, hidden_at=p.hidden_at,
+        hidden_reason=p.hidden_reason,
     )
 
 
 async def get_petition(session: AsyncSession, actor: Actor, petition_id: int, rules: PetitionRules) -> PetitionView:
     """One petition. A petition never published (draft, or withdrawn as a draft) is visible only to its author
-    and staff; others get NotFound."""
+    and staff; a petition hidden by moderation only to its author and moderators (moderation.may_moderate;
+    issue #6, item 3); others get NotFound."""
     async with reading(session):
         row = (await session.execute(
             select(Petition, User.display_name).join(User, User.id == Petition.author_id)
@@ -246,8 +253,19 @@ async def get_petition(session: AsyncSession, actor: Actor, petition_id: int, ru
             actor, Action.SIGNATURES_VIEW_PERSONAL
         ):
             raise NotFound()
+        if petition.hidden_at is not None and actor.user_id != petition.author_id and not moderation.may_moderate(
+            actor
+        ):
+            raise NotFound()
         region = await territories.region(session, petition.region_code)
         return _view(petition, author_name, rule_set(region.population_2024, rules))
+
+
+def public_petitions() -> ColumnElement[bool]:
+    """WHERE clause for petitions anyone may see in lists and search: a public status (PUBLIC_STATUSES),
+    published (a draft, or a draft withdrawn before publication, never was; shared/domain.md §2), and not
+    hidden by moderation (issue #6, item 3)."""
+    return and_(Petition.status.in_(PUBLIC_STATUSES), Petition.published_at.is_not(None), Petition.hidden_at.is_(None))
 
 
 async def list_public(session: AsyncSession, region_code: str, rules: PetitionRules,
@@ -260,8 +278,7 @@ async def list_public(session: AsyncSession, region_code: str, rules: PetitionRu
             select(Petition, User.display_name, func.coalesce(counts.c.n, 0))
             .join(User, User.id == Petition.author_id)
             .outerjoin(counts, counts.c.petition_id == Petition.id)
-            .where(Petition.region_code == region_code, Petition.status.in_(PUBLIC_STATUSES),
-                   Petition.published_at.is_not(None))
+            .where(Petition.region_code == region_code, public_petitions())
             .order_by(Petition.published_at.desc(), Petition.id.desc()).limit(limit)
         )
         region = await territories.region(session, region_code)
@@ -348,10 +365,13 @@ async def sign(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int
     signature, is not counted twice, and is flagged for staff (design.md, "Answers that reveal nothing").
     The same account signing again gets ALREADY_SIGNED.
 
-    Raises NotSignedIn, NotFound, Conflict (not collecting, or the collection period is over), Invalid.
+    Raises NotSignedIn, Forbidden (BLOCKED_MESSAGE while a moderator's block is in force), NotFound, Conflict (not
+    collecting, or the collection period is over), Invalid.
     """
     if not actor.signed_in:
         raise NotSignedIn()
+    if actor.blocked(now):  # a moderator's block (issue #6, item 3)
+        raise Forbidden(BLOCKED_MESSAGE)
     if not can(actor, Action.PETITION_SIGN, None, now):
         raise Forbidden()
     async with session.begin():

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from civic.accounts import service as accounts
 from civic.db import utcnow
 from civic.errors import Conflict, Invalid, NotFound, RateLimited
+from civic.moderation import service as moderation
 from civic.organisations import service as organisations
 from civic.petitions import lifecycle, rights, service
 from civic.petitions.forms import PetitionForm, SignForm
@@ -57,6 +58,7 @@ async def _detail_context(request: Request, db: Any, actor: Any, petition_id: in
     proc = await lifecycle.procedure(db, petition_id)
     names, names_total = await rights.public_names(db, petition_id)
     now = utcnow()
+    hidden = petition.hidden_at is not None  # only its author and moderators get this far (issue #6)
     return {"petition": petition, "tally": tally, "signed": signed, "groups": groups,
             "profile_commune": profile_commune, "addressees": ADDRESSEES, "proc": proc,
             "timeline": await lifecycle.timeline(db, petition_id),
@@ -66,7 +68,11 @@ async def _detail_context(request: Request, db: Any, actor: Any, petition_id: in
             "is_collector": await organisations.is_collector(db, actor, petition_id, now),
             "verified_organisations": (await organisations.list_all(db, status="verified")
                                        if actor.user_id in {proc.agent_id, proc.deputy_id} else []),
-            "action_errors": {}, "action_message": None}
+            "action_errors": {}, "action_message": None,
+            "hidden_notice": (await moderation.hidden_notice(db, actor, "petition", petition_id,
+                                                             petition.hidden_reason) if hidden else None),
+            "can_report": (actor.signed_in and actor.user_id != petition.author_id and not hidden
+                           and petition.published_at is not None)}
 
 
 async def detail(request: Request) -> Response:
@@ -252,17 +258,10 @@ async def api_petition(request: Request) -> Response:
     settings = request.app.state.settings
     async with scope(request) as (db, _actor):
         petition = await service.get_petition(db, _actor, _petition_id(request), settings.petition_rules)
+        if petition.hidden_at is not None:  # hidden content is in no API response, whoever asks (issue #6)
+            raise NotFound()
         tally = await service.tally(db, petition, settings.region)
     return JSONResponse(petition_json(petition, tally))
-
-
-async def dashboard(request: Request) -> Response:
-    """GET /staff: petitions awaiting the bureau with their legal deadlines (overdue flagged), and
-    associations awaiting verification."""
-    async with scope(request) as (db, actor):
-        awaiting = await lifecycle.awaiting_examination(db, actor, utcnow())
-        pending = await organisations.list_all(db, status="pending")
-    return render(request, "staff/dashboard.html", awaiting=awaiting, pending=pending)
 
 
 async def my_signatures(request: Request) -> Response:

@@ -126,6 +126,8 @@ class TallySheet(Base):
 
     A correction is a new sheet whose ``supersedes_id`` names the sheet it replaces; only sheets nobody
     supersedes count. reference: the number written on the paper sheet. blank, invalid: ballots counted as such.
+    with_choice: for approval and budget questions, the papers with at least one choice (a paper may carry
+    several choices, so the number of papers cannot be derived from the option counts); None otherwise.
     """
 
     __tablename__ = "tally_sheets"
@@ -136,6 +138,7 @@ class TallySheet(Base):
     reference: Mapped[str] = mapped_column(String(100))
     blank: Mapped[int] = mapped_column(Integer, default=0)
     invalid: Mapped[int] = mapped_column(Integer, default=0)
+    with_choice: Mapped[int | None] = mapped_column(Integer)
     entered_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     entered_at: Mapped[datetime] = mapped_column(UtcDateTime())
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("tally_sheets.id"), unique=True)

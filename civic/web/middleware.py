@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request body limit, security headers, language selection."""
+"""Pure ASGI middleware: request body limit, security headers, language selection, client origin for the audit."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from civic import i18n, preferences
+from civic import audit, i18n, preferences
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -119,3 +119,26 @@ class LanguageMiddleware:
         finally:
             preferences.reset(prefs_token)
             i18n._current.reset(token)
+
+
+class ClientOriginMiddleware:
+    """Give the audit log the client address of each request ("from where", issue #6, item 5).
+
+    The address is the ASGI scope's ``client``: the peer, or the address the server took from X-Forwarded-For
+    when the peer is one of ``CIVIC_TRUSTED_PROXIES`` (``civic serve`` sets uvicorn's ``forwarded_allow_ips``).
+    No header is read here, so an untrusted peer cannot choose what the log records.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        token = audit.set_origin(str(client[0]) if client else None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            audit.reset_origin(token)

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from civic import i18n, preferences
+from civic.markup import render_markdown
 from civic.petitions.lifecycle import STATUS_LABELS
 from civic.settings import ROOT
 
@@ -38,6 +39,7 @@ def make_templates(directory: Path = TEMPLATES_DIR) -> Jinja2Templates:
     env.globals["current_preferences"] = preferences.current
     env.globals["status_labels"] = STATUS_LABELS
     env.filters["lang_attrs"] = lang_attrs
+    env.filters["markdown"] = render_markdown  # user bodies: Markdown sanitised with nh3 (civic.markup)
     return Jinja2Templates(env=env)
 
 

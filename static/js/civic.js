@@ -4,3 +4,8 @@ document.addEventListener("htmx:afterSwap", function () {
   var result = document.getElementById("sign-result");
   if (result) { result.focus(); }
 });
+// Fragments that replace the element holding focus (moderation, reports) mark where focus should go next.
+document.addEventListener("htmx:afterSettle", function () {
+  var next = document.querySelector("[data-swap-focus]");
+  if (next) { next.removeAttribute("data-swap-focus"); next.focus(); }
+});
