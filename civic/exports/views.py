@@ -15,7 +15,7 @@ from civic.db import utcnow
 from civic.errors import NotFound
 from civic.exports import centre, formats, service, streaming
 from civic.exports import dossier as dossiers
-from civic.web.requests import keys, open_session, path_id, render, resolve_actor, scope
+from civic.web.requests import closing_stream, keys, open_session, path_id, render, resolve_actor, scope
 
 DOSSIER_FORMATS = ("pdf", "xlsx", "csv")
 
@@ -44,14 +44,8 @@ async def _signatures_csv_response(request: Request, petition_id: int, filename:
         await db.close()
         raise
 
-    async def stream() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in body:
-                yield chunk
-        finally:
-            await db.close()
-
-    return StreamingResponse(stream(), media_type=formats.CSV_MEDIA_TYPE, headers=_attachment(filename, True))
+    return StreamingResponse(closing_stream(db, body), media_type=formats.CSV_MEDIA_TYPE,
+                             headers=_attachment(filename, True))
 
 
 async def signatures_csv(request: Request) -> Response:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -13,7 +12,7 @@ from civic import audit_log
 from civic.db import utcnow
 from civic.errors import Invalid
 from civic.exports.streaming import MEDIA_TYPES
-from civic.web.requests import open_session, path_for, render, resolve_actor, scope
+from civic.web.requests import closing_stream, open_session, path_for, render, resolve_actor, scope
 
 
 async def audit_page(request: Request) -> Response:
@@ -55,15 +54,8 @@ async def audit_export(request: Request) -> Response:
         await db.close()
         raise
 
-    async def stream() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in body:
-                yield chunk
-        finally:
-            await db.close()
-
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     return StreamingResponse(
-        stream(), media_type=MEDIA_TYPES[fmt],
+        closing_stream(db, body), media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="civic-audit-{stamp}.{fmt}"',
                  "Cache-Control": "no-store"})

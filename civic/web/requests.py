@@ -92,6 +92,16 @@ async def read_form(request: Request) -> FormData:
     return form
 
 
+async def closing_stream(db: AsyncSession, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``body`` chunk by chunk, then close ``db``: a streamed export keeps its database session exactly as long
+    as the stream runs (closed when it ends, fails or the client goes away)."""
+    try:
+        async for chunk in body:
+            yield chunk
+    finally:
+        await db.close()
+
+
 def field(form: FormData, name: str, max_length: int = 20_000) -> str:
     """A form field as text ('' when missing or a file), cut at ``max_length`` characters."""
     value = form.get(name)
