@@ -4,13 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PORT ?= 8000
 PG_TEST_URL ?= postgresql+asyncpg://civic:civic@127.0.0.1:5432/civic_test
 SYSTEM_PACKAGES := chromium poppler-utils fonts-noto-core fonts-hosny-amiri libharfbuzz-subset0 postgresql
 
 .PHONY: help run test test-sqlite test-postgres e2e lint install system-deps assets db clean messages bench
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +35,7 @@ db: install ## migrate the embedded database and load territories and demo conte
 	$(BIN)/civic demo
 
 run: db ## serve Civic with demo data on http://127.0.0.1:8000
-	exec $(BIN)/civic serve --host 127.0.0.1 --port 8000
+	exec $(BIN)/civic serve --host 127.0.0.1 --port $(PORT)
 
 system-deps: ## Chromium and fonts from Debian (installed when missing and root)
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

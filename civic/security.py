@@ -141,3 +141,7 @@ class RateLimiter:
     async def hit(self, *identifiers: str) -> bool:
         """Count one attempt for ``identifiers``; False when the limit is exceeded."""
         return await self._limiter.hit(self._item, *identifiers)
+
+    async def allows(self, *identifiers: str) -> bool:
+        """True while ``identifiers`` are under the limit; counts nothing (for limits on failures only)."""
+        return await self._limiter.test(self._item, *identifiers)

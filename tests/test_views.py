@@ -171,6 +171,17 @@ async def test_login_is_rate_limited(client) -> None:  # type: ignore[no-untyped
     assert statuses[10:] == [429, 429]
 
 
+async def test_successful_sign_ins_do_not_use_up_the_limit(client) -> None:  # type: ignore[no-untyped-def]
+    """Twelve sign-ins from one shared address (an association's office) are not locked out."""
+    await register(client, "office@test.invalid")
+    for _ in range(12):
+        await client.post("/logout", data={"csrf_token": csrf_from((await client.get("/")).text)})
+        token = csrf_from((await client.get("/login")).text)
+        r = await client.post("/login", data={"csrf_token": token, "email": "office@test.invalid",
+                                              "password": PASSWORD})
+        assert r.status_code == 303
+
+
 async def test_bad_requests_are_4xx_never_500(client, session, keys) -> None:  # type: ignore[no-untyped-def]
     pid = await seeded_petition(session, keys)
     assert (await client.get("/petitions/999999")).status_code == 404
@@ -284,3 +295,13 @@ async def test_healthz_reports_an_unmigrated_database(tmp_path) -> None:  # type
     assert health.status_code == 503 and "civic db upgrade" in health.json()["error"]
     assert home.status_code == 503 and "Traceback" not in home.text
     await empty.state.engine.dispose()
+
+
+async def test_a_very_long_field_gets_the_form_error_not_a_bare_400(client, session, keys) -> None:  # type: ignore[no-untyped-def]
+    """A field longer than a form part used to be (64 KiB) but within the body limit is answered by the form."""
+    pid = await seeded_petition(session, keys)
+    await register(client, "long@test.invalid")
+    token = csrf_from((await client.get(f"/petitions/{pid}/sign")).text)
+    r = await client.post(f"/petitions/{pid}/sign", data=sign_form(token, full_name="a" * 70_000))
+    assert r.status_code == 422, r.status_code
+    assert 'aria-invalid="true"' in r.text

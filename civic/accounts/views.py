@@ -72,7 +72,9 @@ async def register(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    """GET the sign-in form; POST checks the password (rate-limited per address and per account)."""
+    """GET the sign-in form; POST checks the password. Failed attempts are rate-limited per address and per
+    account; successful ones count for nothing, so people signing in from one shared connection (an office,
+    a forum meeting's wifi) do not lock each other out."""
     async with scope(request) as (db, _actor):
         form = LoginForm()
         error = None
@@ -81,12 +83,14 @@ async def login(request: Request) -> Response:
             limiter = request.app.state.login_limiter
             client = request.client.host if request.client else "unknown"
             email_key = request.app.state.keys.keyed_hash("login", service.normalise_email(form.email.data or ""))
-            if not await limiter.hit("ip", client) or not await limiter.hit("account", email_key):
+            if not await limiter.allows("ip", client) or not await limiter.allows("account", email_key):
                 raise RateLimited()
             try:
                 created = await service.authenticate(db, form.email.data or "", form.password.data or "", utcnow())
             except Invalid as exc:
                 error = exc.message
+                await limiter.hit("ip", client)
+                await limiter.hit("account", email_key)
             else:
                 return _sign_in(request, created, request.query_params.get("next", "/"))
         return render(request, "accounts/login.html", status_code=422 if error else 200, form=form, error=error,

@@ -790,5 +790,5 @@ async def load_demo(session: AsyncSession, settings: Settings, consultation_id: 
     await publish_minutes(session, staff, past, DEMO_MINUTES, now, settings.base_url)
     for i, person in enumerate(people[:4]):
         await register(session, person, upcoming, Needs(sign_language=i == 0, wheelchair=i == 2),
-                       now + timedelta(minutes=i), settings.base_url)
+                       now - timedelta(minutes=len(people[:4]) - i), settings.base_url)
     return upcoming

@@ -85,7 +85,10 @@ async def read_form(request: Request) -> FormData:
 
     Raises CsrfFailed when the token is missing or wrong; BodyTooLarge (middleware) when the body is too big.
     """
-    form = await request.form(max_files=0, max_fields=50, max_part_size=64 * 1024)
+    # A field may be as large as the whole body the middleware lets through, so a long text gets the form's
+    # field error (and keeps what was typed) rather than a bare 400.
+    max_part = request.app.state.settings.max_body_bytes
+    form = await request.form(max_files=0, max_fields=50, max_part_size=max_part)
     token = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
     if not check_csrf_token(keys(request), request.session.get("csrf"), token if isinstance(token, str) else None):
         raise CsrfFailed()
