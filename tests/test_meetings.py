@@ -604,3 +604,16 @@ async def test_organisers_page_attendance_and_minutes(client, session) -> None: 
     assert 'name="minutes"' not in public.text
     assert (await client.get("/meetings/999999")).status_code == 404
     assert (await client.get("/meetings/999999/registrations")).status_code in (303, 404)
+
+
+async def test_a_past_meeting_says_it_has_ended_and_a_started_one_that_it_has_started(client, session) -> None:  # type: ignore[no-untyped-def]
+    from civic import i18n
+
+    ar = i18n.translations("ar").gettext
+    _staff, _cid, past = await live_meeting(session, utcnow() - timedelta(days=2))
+    _staff2, _cid2, running = await live_meeting(session, utcnow() - timedelta(minutes=10))
+    past_page = (await client.get(f"/meetings/{past}")).text
+    running_page = (await client.get(f"/meetings/{running}")).text
+    assert ar("This meeting has ended.") in past_page
+    assert ar("Registration is closed: this meeting has already started.") not in past_page
+    assert ar("Registration is closed: this meeting has already started.") in running_page

@@ -14,19 +14,19 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civic.db import Base, UtcDateTime
-from civic.i18n import N_
 
+# Codes only: their labels are in civic.proposals.service (CATEGORY_LABELS, STATUS_LABELS, STANCE_LABELS).
 CATEGORIES = (
-    N_("education"), N_("health"), N_("transport"), N_("water_environment"), N_("employment"),
-    N_("culture_sport"), N_("agriculture"), N_("social_inclusion"), N_("other"),
+    "education", "health", "transport", "water_environment", "employment",
+    "culture_sport", "agriculture", "social_inclusion", "other",
 )
 # published → (under_evaluation →) accepted | rejected; accepted → implemented; the author may withdraw before
 # any official answer. Answer statuses are set by council staff only.
 PROPOSAL_STATUSES = (
-    N_("published"), N_("under_evaluation"), N_("accepted"), N_("rejected"), N_("implemented"), N_("withdrawn"),
+    "published", "under_evaluation", "accepted", "rejected", "implemented", "withdrawn",
 )
 ANSWER_STATUSES = ("under_evaluation", "accepted", "rejected", "implemented")
-STANCES = (N_("for"), N_("against"), N_("neutral"))
+STANCES = ("for", "against", "neutral")
 
 
 class Proposal(Base):
