@@ -59,6 +59,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.templates = make_templates()
     app.state.login_limiter = RateLimiter(settings.login_rate_limit)
     app.state.register_limiter = RateLimiter(settings.register_rate_limit)
-    app.state.sign_limiter = RateLimiter(settings.sign_rate_limit)
+    app.state.sign_limiter = RateLimiter(settings.sign_rate_limit)  # keys: ("account", user id)
+    app.state.sign_cnie_limiter = RateLimiter(settings.sign_cnie_rate_limit)  # keys: ("cnie", keyed hash)
+    app.state.verify_mail_limiter = RateLimiter(settings.verify_mail_rate_limit)  # ("email", hash) / ("client", ip)
+    app.state.verify_code_limiter = RateLimiter(settings.verify_code_rate_limit)  # keys: ("account", user id)
     app.state.schema_head = head_revision()
     return app

@@ -55,6 +55,12 @@ class Settings:
     max_upload_bytes: largest document accepted, in bytes (default 10 MiB).
     report_hide_threshold: number of reports that hides an item automatically, pending a moderator's review
         (1–100, default 3; issue #6, item 2).
+    Rate limits (issue #8, item 4; ``limits`` notation such as ``30/hour``; stored in the database, so they hold
+    across processes): login_rate_limit (failed sign-ins, per client address and per account),
+    register_rate_limit (new accounts per client address), sign_rate_limit (signatures per account),
+    sign_cnie_rate_limit (signatures per CNIE, whatever the account), verify_mail_rate_limit (verification mails
+    per email address and per client address), verify_code_rate_limit (verification code attempts per account).
+    The client address is the peer, or the X-Forwarded-For address when the peer is one of ``trusted_proxies``.
     """
 
     database_url: str = "sqlite+aiosqlite:///civic.db"
@@ -67,6 +73,9 @@ class Settings:
     login_rate_limit: str = "10/5minutes"
     register_rate_limit: str = "30/hour"
     sign_rate_limit: str = "30/hour"
+    sign_cnie_rate_limit: str = "30/hour"
+    verify_mail_rate_limit: str = "3/hour"
+    verify_code_rate_limit: str = "10/hour"
     trusted_proxies: str = ""
     smtp_url: str = ""
     mail_from: str = "Civic <no-reply@civic.invalid>"
@@ -180,6 +189,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         login_rate_limit=_rate("CIVIC_LOGIN_RATE_LIMIT", env_vars.get("CIVIC_LOGIN_RATE_LIMIT", "10/5minutes")),
         register_rate_limit=_rate("CIVIC_REGISTER_RATE_LIMIT", env_vars.get("CIVIC_REGISTER_RATE_LIMIT", "30/hour")),
         sign_rate_limit=_rate("CIVIC_SIGN_RATE_LIMIT", env_vars.get("CIVIC_SIGN_RATE_LIMIT", "30/hour")),
+        sign_cnie_rate_limit=_rate("CIVIC_SIGN_CNIE_RATE_LIMIT", env_vars.get("CIVIC_SIGN_CNIE_RATE_LIMIT", "30/hour")),
+        verify_mail_rate_limit=_rate("CIVIC_VERIFY_MAIL_RATE_LIMIT",
+                                     env_vars.get("CIVIC_VERIFY_MAIL_RATE_LIMIT", "3/hour")),
+        verify_code_rate_limit=_rate("CIVIC_VERIFY_CODE_RATE_LIMIT",
+                                     env_vars.get("CIVIC_VERIFY_CODE_RATE_LIMIT", "10/hour")),
         smtp_url=env_vars.get("CIVIC_SMTP_URL", "").strip(),
         mail_from=env_vars.get("CIVIC_MAIL_FROM", Settings.mail_from).strip(),
         base_url=env_vars.get("CIVIC_BASE_URL", Settings.base_url).strip().rstrip("/"),
