@@ -68,9 +68,11 @@ lint: install ## ruff and mypy --strict
 clean: ## remove the virtualenv, node_modules and local databases
 	rm -rf $(VENV) node_modules civic.db civic.db-wal civic.db-shm
 
-bench: install ## run the benchmarks (PostgreSQL)
+bench: install ## run every benchmark scenario against a real server on PostgreSQL; rewrites bench/RESULTS.md (< 15 min)
+	@# issue #8: bench — the load generator needs the `bench` extra (aiohttp)
+	@$(BIN)/python -c "import aiohttp" 2>/dev/null || $(BIN)/pip install --quiet -e '.[test,bench]'
 	@bash .ci/postgres-up "$${CIVIC_BENCH_DATABASE_URL:-postgresql+asyncpg://civic:civic@127.0.0.1:5432/civic_bench}"
-	$(BIN)/python bench/export_memory.py --results bench/RESULTS.md
+	$(BIN)/python bench/run.py --results bench/RESULTS.md
 
 messages: install ## extract messages and update the ar and fr catalogues
 	$(BIN)/pybabel extract -F civic/i18n/babel.cfg -k N_ --no-location --sort-output -o civic/i18n/messages.pot .

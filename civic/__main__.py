@@ -114,6 +114,10 @@ def _maintenance(settings: Settings, args: argparse.Namespace) -> None:
             ids = await rights.anonymise_expired(session, settings.petition_rules.retention_days,  # type: ignore[arg-type]
                                                  now)
             print(f"petitions anonymised: {len(ids)}")
+            from civic.petitions import pending  # issue #8: pending signatures that can no longer count
+            from civic.ratelimits import purge_expired
+            print(f"pending signatures discarded: {await pending.discard_stale(session, now)}")  # type: ignore[arg-type]
+            print(f"rate-limit windows purged: {await purge_expired(session.bind, now.timestamp())}")  # type: ignore[attr-defined]
 
     asyncio.run(_with_session(settings, work))
 

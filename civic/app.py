@@ -12,7 +12,8 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from civic.db import make_engine, make_sessionmaker
 from civic.migrations import head_revision
-from civic.security import Keys, RateLimiter
+from civic.ratelimits import RateLimiter
+from civic.security import Keys
 from civic.settings import Settings, load_settings
 from civic.web.middleware import (
     BodyLimitMiddleware,
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(LanguageMiddleware),
             Middleware(ClientOriginMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       timeout_seconds=settings.body_timeout_seconds,  # issue #8: bad input (slow clients)
                        overrides={r"^/petitions/\d+/paper/import$": 2 * 1024 * 1024,
                                   # consultation documents (PDF): the file plus room for the other fields
                                   r"^/consultations/\d+/documents$": settings.max_upload_bytes + 64 * 1024}),
@@ -57,11 +59,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.keys = Keys(settings.secret_key)
     app.state.templates = make_templates()
-    app.state.login_limiter = RateLimiter(settings.login_rate_limit)
-    app.state.register_limiter = RateLimiter(settings.register_rate_limit)
-    app.state.sign_limiter = RateLimiter(settings.sign_rate_limit)  # keys: ("account", user id)
-    app.state.sign_cnie_limiter = RateLimiter(settings.sign_cnie_rate_limit)  # keys: ("cnie", keyed hash)
-    app.state.verify_mail_limiter = RateLimiter(settings.verify_mail_rate_limit)  # ("email", hash) / ("client", ip)
-    app.state.verify_code_limiter = RateLimiter(settings.verify_code_rate_limit)  # keys: ("account", user id)
+    # issue #8: limits — counted in the database (civic.ratelimits), so they hold across processes
+    limiter_keys = app.state.keys
+    app.state.login_limiter = RateLimiter("login", settings.login_rate_limit, engine, limiter_keys)
+    app.state.register_limiter = RateLimiter("register", settings.register_rate_limit, engine, limiter_keys)
+    # keys: ("account", user id)
+    app.state.sign_limiter = RateLimiter("sign", settings.sign_rate_limit, engine, limiter_keys)
+    # keys: ("cnie", keyed hash)
+    app.state.sign_cnie_limiter = RateLimiter("sign_cnie", settings.sign_cnie_rate_limit, engine, limiter_keys)
+    # keys: ("email", hash) / ("client", ip)
+    app.state.verify_mail_limiter = RateLimiter("verify_mail", settings.verify_mail_rate_limit, engine, limiter_keys)
+    # keys: ("account", user id)
+    app.state.verify_code_limiter = RateLimiter("verify_code", settings.verify_code_rate_limit, engine, limiter_keys)
     app.state.schema_head = head_revision()
     return app

@@ -78,7 +78,11 @@ def make_engine(url: str) -> AsyncEngine:
             connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=8, max_overflow=4, pool_pre_ping=True, pool_timeout=10)
+    # issue #8: faults — 8 + 4 connections per process (README, Production layout: processes × 12 must stay under
+    # max_connections); pre-ping replaces connections a database restart killed; a request waits at most 10 s
+    # for a free connection and a new connection at most 5 s (asyncpg's default is 60 s), then gets the 503 page.
+    return create_async_engine(url, pool_size=8, max_overflow=4, pool_pre_ping=True, pool_timeout=10,
+                               connect_args={"timeout": 5})
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -99,8 +103,10 @@ def import_all_models() -> None:
     import civic.moderation.models
     import civic.notifications.models
     import civic.organisations.models
+    import civic.petitions.abuse_models  # issue #8: limits
     import civic.petitions.models
     import civic.proposals.models
+    import civic.ratelimits  # issue #8: limits
     import civic.search.models
     import civic.territories.models
     import civic.votes.models  # noqa: F401

@@ -72,6 +72,7 @@ class Actor:
     grants: the active (not revoked) role grants as ``(role, scope)`` pairs, scope ``''`` meaning everywhere,
     ``body:<addressee>`` or ``organisation:<id>`` (accounts.models.RoleGrant). blocked_until: the end (UTC) of a
     moderator's block in force when the actor was loaded, or None (moderation.models.UserBlock).
+    email_verified: the account's email is verified (issue #8, item 4); True for visitors and by default.
     Loaded by civic.accounts.service.actor_for_session; ``Actor(user_id, role, display_name)`` stays valid.
     """
 
@@ -80,6 +81,9 @@ class Actor:
     display_name: str = ""
     grants: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     blocked_until: datetime | None = None
+    # issue #8: accounts — False until the person typed the code mailed to them (users.email_verified_at);
+    # their signatures wait in pending_signatures meanwhile (civic.petitions.pending).
+    email_verified: bool = True
 
     @property
     def signed_in(self) -> bool:

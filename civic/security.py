@@ -1,10 +1,10 @@
-"""Passwords, tokens, CSRF, CNIE protection and rate limits.
+"""Passwords, tokens, CSRF and CNIE protection.
 
 - Passwords: argon2id (argon2-cffi defaults). Never on the signing path (design.md, hot paths).
 - Tokens: itsdangerous ``URLSafeTimedSerializer``, one salt per purpose (design.md, Tokens).
 - CNIE: Fernet (``cryptography``) for encryption at rest and HMAC-SHA256 for deduplication, both keyed
   from the secret key through HKDF with distinct ``info`` labels (shared/domain.md §3).
-- Rate limits: the ``limits`` library, fixed window.
+- Rate limits: ``civic.ratelimits.RateLimiter`` (fixed windows counted in the database, issue #8 item 4).
 """
 
 from __future__ import annotations
@@ -23,9 +23,6 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from limits import parse
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import FixedWindowRateLimiter
 
 _hasher = PasswordHasher()
 CNIE_PATTERN = re.compile(r"[A-Z]{1,2}[0-9]{1,6}")
@@ -125,23 +122,3 @@ def check_csrf_token(keys: Keys, seed: str | None, token: str | None) -> bool:
     except BadSignature:
         return False
     return isinstance(value, str) and hmac.compare_digest(value, seed)
-
-
-class RateLimiter:
-    """Fixed-window rate limits from the ``limits`` library, e.g. ``"10/5minutes"``.
-
-    Storage is in-process memory for now; rate-limit state shared through PostgreSQL across processes is
-    issue #8.
-    """
-
-    def __init__(self, rule: str) -> None:
-        self._item = parse(rule)
-        self._limiter = FixedWindowRateLimiter(MemoryStorage())
-
-    async def hit(self, *identifiers: str) -> bool:
-        """Count one attempt for ``identifiers``; False when the limit is exceeded."""
-        return await self._limiter.hit(self._item, *identifiers)
-
-    async def allows(self, *identifiers: str) -> bool:
-        """True while ``identifiers`` are under the limit; counts nothing (for limits on failures only)."""
-        return await self._limiter.test(self._item, *identifiers)

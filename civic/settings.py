@@ -55,6 +55,8 @@ class Settings:
     max_upload_bytes: largest document accepted, in bytes (default 10 MiB).
     report_hide_threshold: number of reports that hides an item automatically, pending a moderator's review
         (1–100, default 3; issue #6, item 2).
+    body_timeout_seconds: seconds a client has to send a whole request body before it gets 408 (1–3600,
+        default 30; issue #8, item 5: slow clients).
     Rate limits (issue #8, item 4; ``limits`` notation such as ``30/hour``; stored in the database, so they hold
     across processes): login_rate_limit (failed sign-ins, per client address and per account),
     register_rate_limit (new accounts per client address), sign_rate_limit (signatures per account),
@@ -70,6 +72,7 @@ class Settings:
     https: bool = False
     petition_rules: PetitionRules = PetitionRules()
     max_body_bytes: int = 256 * 1024
+    body_timeout_seconds: int = 30  # issue #8: bad input (slow clients get 408 after this)
     login_rate_limit: str = "10/5minutes"
     register_rate_limit: str = "30/hour"
     sign_rate_limit: str = "30/hour"
@@ -186,6 +189,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         https=_bool("CIVIC_HTTPS", env_vars.get("CIVIC_HTTPS", "off")),
         petition_rules=rules,
         max_body_bytes=_int("CIVIC_MAX_BODY_BYTES", env_vars.get("CIVIC_MAX_BODY_BYTES", str(256 * 1024)), 1024),
+        # issue #8: bad input
+        body_timeout_seconds=_int("CIVIC_BODY_TIMEOUT_SECONDS", env_vars.get("CIVIC_BODY_TIMEOUT_SECONDS", "30"),
+                                  1, 3600),
         login_rate_limit=_rate("CIVIC_LOGIN_RATE_LIMIT", env_vars.get("CIVIC_LOGIN_RATE_LIMIT", "10/5minutes")),
         register_rate_limit=_rate("CIVIC_REGISTER_RATE_LIMIT", env_vars.get("CIVIC_REGISTER_RATE_LIMIT", "30/hour")),
         sign_rate_limit=_rate("CIVIC_SIGN_RATE_LIMIT", env_vars.get("CIVIC_SIGN_RATE_LIMIT", "30/hour")),

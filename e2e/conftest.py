@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -32,6 +33,7 @@ import pytest
 import uvicorn
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civic import i18n
@@ -87,6 +89,9 @@ class LiveCivic:
     settings: Settings
 
 
+_LIVE: dict[str, Settings] = {}  # base URL → settings of the live server (issue #8: codes are read from its outbox)
+
+
 @pytest.fixture(scope="session")
 def live_civic() -> Iterator[LiveCivic]:
     """Civic served from a fresh SQLite database holding the territories and the demo content."""
@@ -123,6 +128,7 @@ def live_civic() -> Iterator[LiveCivic]:
                 server.should_exit = True
                 raise RuntimeError("Civic did not answer /healthz within 20 s")
             time.sleep(0.1)
+        _LIVE[base_url] = settings
         try:
             yield LiveCivic(base_url, settings)
         finally:
@@ -220,8 +226,8 @@ def api_count(page: Page, base_url: str, petition_id: int) -> int:
 
 def register(page: Page, base_url: str, name: str, email: str, password: str, commune: str,
              axe_label: str | None = None) -> None:
-    """Create a citizen account through /register, typing into the form; ends signed in (axe on the form
-    when ``axe_label`` is given)."""
+    """Create a citizen account through /register, typing into the form, then the code mailed to confirm the
+    email (issue #8); ends signed in (axe on the form when ``axe_label`` is given)."""
     page.goto(f"{base_url}/register")
     if axe_label:
         check_axe(page, axe_label)
@@ -230,7 +236,30 @@ def register(page: Page, base_url: str, name: str, email: str, password: str, co
     page.locator("#password").fill(password)
     page.locator("#commune_code").select_option(value=commune)
     page.locator("form.narrow-form").get_by_role("button").click()
+    type_mailed_code(page, base_url, email)
     expect(page.locator(".nav-user")).to_contain_text(name)
+
+
+def mailed_code(base_url: str, email: str) -> str:
+    """The code in the latest verification mail the live server queued for ``email`` (issue #8, item 4): read
+    from its outbox table, i.e. the mail the person would get."""
+    async def work(session: AsyncSession) -> str | None:
+        body = await session.scalar(text(
+            "SELECT body FROM outbox WHERE to_address = :a AND purpose = 'accounts:verify_email' "
+            "ORDER BY id DESC LIMIT 1"), {"a": email.strip().lower()})
+        return None if body is None else str(body)
+
+    match = re.search(r"\b(\d{8})\b", run_db(_LIVE[base_url], work) or "")
+    assert match, "no verification code was mailed to this address"
+    return match.group(1)
+
+
+def type_mailed_code(page: Page, base_url: str, email: str) -> None:
+    """After registering: on /account/verify, type the code mailed to ``email``; ends signed in."""
+    expect(page).to_have_url(re.compile(re.escape(f"{base_url}/account/verify")))
+    page.locator("#code").fill(mailed_code(base_url, email))
+    page.locator("#verify-form").get_by_role("button").click()
+    expect(page.locator(".nav-user")).to_be_visible()
 
 
 def sign_in(page: Page, base_url: str, email: str, password: str, axe_label: str | None = None) -> None:

@@ -51,6 +51,7 @@ from e2e.conftest import (
     describe_violations,
     expect_language,
     log_in,
+    mailed_code,
     new_person,
     register,
     run_db,
@@ -133,6 +134,8 @@ def _visits(d: Data) -> list[Visit]:
         Visit("home", "anonymous"),
         Visit("register", "anonymous"),
         Visit("login", "anonymous"),
+        Visit("account_verify", "anonymous"),  # issue #8: accounts — the code form (journeys type codes in it)
+        Visit("account_verify", "citizen"),  # the confirmation, once the email is verified
         Visit("preferences", "anonymous", query="next=/"),
         Visit("petition", "anonymous", petition),
         Visit("petition", "citizen", petition),  # with the signing form
@@ -148,6 +151,8 @@ def _visits(d: Data) -> list[Visit]:
         Visit("my_signatures", "signatory"),  # one signature, with its withdraw button
         Visit("staff_dashboard", "staff"),  # with an association awaiting verification
         Visit("staff_signatures", "staff", petition),
+        Visit("staff_bursts", "staff", petition),  # issue #8: limits — groups, invalidation form, past batches
+        Visit("staff_bursts", "staff", petition, query="window=all"),  # the demo's 12 signatures, whole collection
         Visit("outbox", "admin"),
         Visit("petition_paper", "collector", petition),
         Visit("petition_paper_import", "collector", petition),
@@ -599,13 +604,20 @@ def test_keyboard_only_journey(browser: Browser, live_civic: LiveCivic) -> None:
         kb.tab_to("#display_name")
         kb.type(name)
         kb.tab_to("#email")
-        kb.type(_email("keyboard"))
+        email = _email("keyboard")
+        kb.type(email)
         kb.tab_to("#password")
         kb.type(PASSWORD)
         kb.tab_to("#commune_code")
         kb.press("ArrowDown")  # the first commune (the first option is "Choose your commune")
         assert page.locator("#commune_code").input_value(), "ArrowDown did not choose a commune"
         kb.tab_to("main form button[type='submit']")
+        kb.press("Enter")
+        # issue #8: accounts — type the code mailed to confirm the email
+        expect(page).to_have_url(f"{base}/account/verify")
+        kb.tab_to("#code")
+        kb.type(mailed_code(base, email))
+        kb.tab_to("#verify-form button[type='submit']")
         kb.press("Enter")
         expect(page).to_have_url(f"{base}/")
         expect(page.locator(".nav-user")).to_contain_text(name)

@@ -27,6 +27,7 @@ from e2e.conftest import (
     signature_count,
     switch_language,
     tr,
+    type_mailed_code,
 )
 
 PETITION_ID = 1  # the demo petition is the first petition
@@ -81,10 +82,14 @@ def test_citizen_signs_once_and_staff_export(page: Page, browser: Browser, live_
     expect_language(page, "ar")
     check_axe(page, "register (ar)")
     page.locator("#display_name").fill(first_name)
-    page.locator("#email").fill(_unique_email("first"))
+    first_email = _unique_email("first")
+    page.locator("#email").fill(first_email)
     page.locator("#password").fill(PASSWORD)
     page.locator("#commune_code").select_option(value="05.091.01.01")
     page.locator("form.narrow-form").get_by_role("button").click()
+    expect(page).to_have_url(f"{base}/account/verify")  # issue #8: confirm the email with the mailed code
+    check_axe(page, "verify email (ar)")
+    type_mailed_code(page, base, first_email)
     expect(page).to_have_url(f"{base}/")
     expect(page.locator(".nav-user")).to_contain_text(first_name)
 

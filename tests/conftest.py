@@ -35,10 +35,12 @@ WIPE_TABLES = ("tally_sheet_counts", "tally_sheets", "ballot_choices", "cast_bal
                "reports", "moderations", "user_blocks", "role_grants",
                "search_entries", "supports", "proposal_updates", "proposal_answers", "comments", "proposals",
                "meeting_registrations", "meetings", "consultation_documents", "phases", "consultations",
-               "signature_flags", "signatures", "petition_events", "petition_collectors", "petition_organisations",
+               "invalidated_signatures", "signature_invalidation_batches", "rate_limit_counters",  # issue #8: limits
+               "pending_signatures", "signature_flags", "signatures", "petition_events", "petition_collectors",
+               "petition_organisations",
                "outbox", "audit_events",
                "invitations", "petitions", "organisation_verifications", "organisation_members", "organisations",
-               "users")
+               "email_verifications", "users")
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
@@ -155,16 +157,31 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-un
 # --- helpers -------------------------------------------------------------------------------------------
 
 
-async def make_user(session: AsyncSession, n: int, role: str = "citizen", commune: str = "05.091.01.01") -> Actor:
-    """Insert a made-up user directly (no argon2, to keep tests fast) and return its actor."""
+async def make_user(session: AsyncSession, n: int, role: str = "citizen", commune: str = "05.091.01.01",
+                    verified: bool = True) -> Actor:
+    """Insert a made-up user directly (no argon2, to keep tests fast) and return its actor; its email is
+    verified unless ``verified`` is False (issue #8, item 4)."""
+    at = NOW.replace(tzinfo=None) if BACKEND == "sqlite" else NOW
     result = await session.execute(text(
-        "INSERT INTO users (display_name, email, password_hash, role, commune_code, session_nonce, created_at) "
-        "VALUES (:n, :e, 'x', :r, :c, :nonce, :t) RETURNING id"
+        "INSERT INTO users (display_name, email, password_hash, role, commune_code, session_nonce, created_at, "
+        "email_verified_at) VALUES (:n, :e, 'x', :r, :c, :nonce, :t, :v) RETURNING id"
     ), {"n": f"User {n}", "e": f"user{n}-{secrets.token_hex(4)}@test.invalid", "r": role, "c": commune,
-        "nonce": secrets.token_hex(8), "t": NOW.replace(tzinfo=None) if BACKEND == "sqlite" else NOW})
+        "nonce": secrets.token_hex(8), "t": at, "v": at if verified else None})
     user_id = int(result.scalar_one())
     await session.commit()
-    return Actor(user_id, role, f"User {n}")
+    return Actor(user_id, role, f"User {n}", email_verified=verified)
+
+
+async def mailed_code(app, address: str) -> str:  # type: ignore[no-untyped-def]
+    """The code in the latest verification mail queued for ``address`` (issue #8, item 4), read from the outbox
+    table of the app's database: the mail the person would get."""
+    async with app.state.sessionmaker() as s:
+        body = await s.scalar(text(
+            "SELECT body FROM outbox WHERE to_address = :a AND purpose = 'accounts:verify_email' "
+            "ORDER BY id DESC LIMIT 1"), {"a": address.strip().lower()})
+    match = re.search(r"\b(\d{8})\b", body or "")
+    assert match, "no verification code was mailed to this address"
+    return match.group(1)
 
 
 def csrf_from(html: str) -> str:

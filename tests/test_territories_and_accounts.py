@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
 from civic.accounts import service as accounts
+from civic.accounts.models import User
 from civic.errors import Conflict, Invalid
 from civic.territories import service as territories
 from tests.conftest import NOW
@@ -28,27 +30,31 @@ async def test_region_05_has_5_provinces_and_135_communes(session, settings) -> 
     assert await territories.count(session, "05") == {"region": 1, "province": 5, "commune": 135}
 
 
-async def test_register_authenticate_and_logout(session) -> None:  # type: ignore[no-untyped-def]
+async def test_register_authenticate_and_logout(session, keys) -> None:  # type: ignore[no-untyped-def]
+    # Registration reveals nothing (issue #8, item 4): the account is created unverified and not signed in; it
+    # can sign in with its password, and registering the same address again answers the same way.
     data = accounts.Registration("Salma", " Salma@Example.MA ", "a long password", "05.091.01.01")
-    created = await accounts.register(session, data, "05", NOW)
+    first = await accounts.register(session, keys, data, "05", "http://civic.test", NOW)
+    created = await accounts.authenticate(session, "salma@example.ma", "a long password", NOW)
     actor = await accounts.actor_for_session(session, created.user_id, created.nonce)
     assert (actor.user_id, actor.role, actor.display_name) == (created.user_id, "citizen", "Salma")
-    again = await accounts.authenticate(session, "salma@example.ma", "a long password", NOW)
-    assert again.user_id == created.user_id
+    assert actor.email_verified is False
     with pytest.raises(Invalid):
         await accounts.authenticate(session, "salma@example.ma", "wrong password", NOW)
     with pytest.raises(Invalid):
         await accounts.authenticate(session, "nobody@example.ma", "a long password", NOW)
-    with pytest.raises(Invalid) as exc:
-        await accounts.register(session, data, "05", NOW)
-    assert "email" in exc.value.field_errors
+    second = await accounts.register(session, keys, data, "05", "http://civic.test", NOW)
+    assert second.handle != first.handle and len(second.handle) == len(first.handle)
+    assert await session.scalar(select(func.count()).select_from(User)) == 1
+    await session.rollback()
     await accounts.logout(session, actor, NOW)
     assert (await accounts.actor_for_session(session, created.user_id, created.nonce)).user_id is None
 
 
-async def test_registration_errors_per_field(session) -> None:  # type: ignore[no-untyped-def]
+async def test_registration_errors_per_field(session, keys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(Invalid) as exc:
-        await accounts.register(session, accounts.Registration("", "not-an-email", "short", "01.511.01.0"), "05", NOW)
+        await accounts.register(session, keys, accounts.Registration("", "not-an-email", "short", "01.511.01.0"),
+                                "05", "http://civic.test", NOW)
     assert set(exc.value.field_errors) == {"display_name", "email", "password", "commune_code"}
 
 
@@ -58,7 +64,7 @@ async def test_create_user_with_a_role(session) -> None:  # type: ignore[no-unty
                                      now=NOW, region_code="05")
     created = await accounts.authenticate(session, "staff@test.invalid", "a long password", NOW)
     actor = await accounts.actor_for_session(session, uid, created.nonce)
-    assert actor.role == "council_staff"
+    assert actor.role == "council_staff" and actor.email_verified  # CLI and demo accounts are verified (#8)
     with pytest.raises(Conflict):
         await accounts.create_user(session, display_name="Staff", email="staff@test.invalid",
                                    password="a long password", role="admin", commune_code="05.091.01.01",

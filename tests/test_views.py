@@ -14,18 +14,23 @@ from sqlalchemy import func, select
 from civic.audit import AuditEvent
 from civic.petitions import service
 from civic.petitions.models import Signature
-from tests.conftest import NOW, csrf_from, make_user
+from tests.conftest import NOW, csrf_from, mailed_code, make_user
 from tests.test_petitions_service import open_petition, signature
 
 PASSWORD = "a long password"
 
 
 async def register(client, email: str, name: str = "Citizen", commune: str = "05.091.01.01") -> None:  # type: ignore[no-untyped-def]
+    """Register through the pages and type the mailed code (issue #8, item 4): ends signed in, email verified."""
     page = await client.get("/register")
     r = await client.post("/register", data={
         "csrf_token": csrf_from(page.text), "display_name": name, "email": email, "password": PASSWORD,
         "commune_code": commune,
     })
+    assert r.status_code == 303 and r.headers["location"].startswith("/account/verify"), r.text
+    page = await client.get("/account/verify")
+    code = await mailed_code(client._transport.app, email)
+    r = await client.post("/account/verify", data={"csrf_token": csrf_from(page.text), "code": code})
     assert r.status_code == 303, r.text
 
 
@@ -269,6 +274,9 @@ async def test_nul_and_bidi_overrides_are_removed_from_input(client, session, ke
         "csrf_token": csrf_from(page.text), "display_name": "ab\x00c\u202ed", "email": "nul@test.invalid",
         "password": PASSWORD, "commune_code": "05.091.01.01"})
     assert r.status_code == 303
+    page = await client.get("/account/verify")  # signed in once the mailed code is typed (issue #8, item 4)
+    await client.post("/account/verify", data={"csrf_token": csrf_from(page.text),
+                                               "code": await mailed_code(client._transport.app, "nul@test.invalid")})
     home = await client.get("/")
     assert "abcd" in home.text and "\x00" not in home.text and "\u202e" not in home.text
 

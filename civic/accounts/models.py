@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civic.db import Base, UtcDateTime
@@ -19,6 +19,8 @@ class User(Base):
     password_hash: argon2id. session_nonce: changes on logout, so old session cookies die.
     role: one of ROLES. commune_code: commune of residence.
     preferences: display preferences in the cookie's encoding (civic.preferences), restored at sign-in.
+    email_verified_at: when the person typed the code mailed to them (UTC); NULL = not verified, and then their
+    signatures wait in ``pending_signatures`` (issue #8, item 4).
     """
 
     __tablename__ = "users"
@@ -32,6 +34,31 @@ class User(Base):
     session_nonce: Mapped[str] = mapped_column(String(64))
     preferences: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    email_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class EmailVerification(Base):
+    """The current email-verification code of one account (issue #8, item 4); a new code replaces the old.
+
+    code_hash: ``keys.keyed_hash("verify-code", code)`` of the 8-digit code (the code itself is only in the mail).
+    handle_hash: ``keys.keyed_hash("verify-handle", handle)`` of the opaque handle kept in the registering
+    browser's session (never the user id). expires_at: created_at + 24 h. attempts: wrong codes typed.
+    """
+
+    __tablename__ = "email_verifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    handle_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (
+        Index("uq_email_verifications_user", "user_id", unique=True),
+        Index("ix_email_verifications_handle", "handle_hash"),
+    )
 
 
 # Roles that can be granted for a scope (issue #6, item 1): scope "body:<addressee>" for a consultative body's

@@ -1,8 +1,10 @@
-"""Accounts: register, authenticate, resolve the session's user, create users from the CLI."""
+"""Accounts: register (revealing nothing, issue #8 item 4), authenticate, resolve the session's user, create users
+from the CLI (verified)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,13 +14,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from civic import audit
+from civic.accounts import verification
 from civic.accounts.models import ROLES, RoleGrant, User
 from civic.db import reading, utcnow
 from civic.errors import Conflict, Invalid
 from civic.i18n import N_
 from civic.moderation.models import UserBlock
 from civic.permissions import ANONYMOUS, Actor
-from civic.security import dummy_verify, hash_password, new_nonce, verify_password
+from civic.security import Keys, dummy_verify, hash_password, new_nonce, verify_password
 from civic.territories.models import Territory
 from civic.text import clean_text
 
@@ -62,8 +65,16 @@ def normalise_email(email: str) -> str:
     return clean_text(email).strip().lower()
 
 
-async def register(session: AsyncSession, data: Registration, region_code: str, now: datetime) -> SessionUser:
-    """Create a citizen account; returns the new session. Raises Invalid per field (email taken included)."""
+@dataclass(frozen=True)
+class PendingRegistration:
+    """What a valid registration answers, whether the address was new or taken (issue #8, item 4): the opaque
+    handle to keep in the session until the code is typed (civic.accounts.verification)."""
+
+    handle: str
+
+
+def _validate(data: Registration) -> tuple[str, str, dict[str, list[str]]]:
+    """(clean name, normalised email, field errors) of a registration; the commune is checked with the DB."""
     errors: dict[str, list[str]] = {}
     name = " ".join(clean_text(data.display_name).split())
     email = normalise_email(data.email)
@@ -79,26 +90,57 @@ async def register(session: AsyncSession, data: Registration, region_code: str, 
         errors["password"] = [N_("The password must be at least 10 characters long.")]
     elif len(data.password) > PASSWORD_MAX:
         errors["password"] = [N_("The password must be at most 200 characters long.")]
-    async with session.begin():
-        commune = await session.get(Territory, data.commune_code) if data.commune_code else None
+    return name, email, errors
+
+
+async def _check_commune(session: AsyncSession, code: str, region_code: str, errors: dict[str, list[str]]) -> None:
+    async with reading(session):
+        commune = await session.get(Territory, code) if code else None
         if commune is None or commune.kind != "commune" or commune.region_code != region_code:
             errors["commune_code"] = [N_("Please choose your commune of residence.")]
-        if errors:
-            raise Invalid(errors)
-        nonce = new_nonce()
-        try:
-            password_hash = await anyio.to_thread.run_sync(hash_password, data.password)  # ~0.1–0.3 s of CPU
-            result = await session.execute(insert(User).values(
-                display_name=name, email=email, password_hash=password_hash, role="citizen",
-                commune_code=data.commune_code, session_nonce=nonce, created_at=now,
-            ).returning(User.id))
-            user_id = int(result.scalar_one())
-        except IntegrityError:
-            taken = N_("An account already uses this email address. Please sign in instead.")
-            raise Invalid({"email": [taken]}) from None
-        await audit.record(session, actor_id=user_id, action="accounts:register", subject_type="user",
-                           subject_id=user_id, now=now)
-    return SessionUser(user_id, nonce)
+    if errors:
+        raise Invalid(errors)
+
+
+async def register(session: AsyncSession, keys: Keys, data: Registration, region_code: str, base_url: str,
+                   now: datetime, mail_allowed: Callable[[], Awaitable[bool]] | None = None) -> PendingRegistration:
+    """Register a citizen account so that the answer never tells whether the address was taken (issue #8,
+    item 4). Raises Invalid per field for bad input (that reveals nothing).
+
+    New address: the account is created unverified (``email_verified_at`` NULL, not signed in) and a code is
+    mailed (civic.accounts.verification.start). Taken address: the same argon2 work is spent, nothing is
+    created, the owner is mailed that someone tried. Both return a fresh random handle; only the new account's
+    verification row holds it (hashed). ``mail_allowed`` (the view's verify_mail_limiter, per email address) is
+    asked once the input is valid; when it answers False no mail is queued, and the answer is the same.
+    """
+    name, email, errors = _validate(data)
+    await _check_commune(session, data.commune_code, region_code, errors)
+    send_mail = True if mail_allowed is None else await mail_allowed()
+    password_hash = await anyio.to_thread.run_sync(hash_password, data.password)  # ~0.1–0.3 s of CPU, always
+    handle = verification.new_handle()
+    try:
+        async with session.begin():
+            taken = await session.scalar(select(User.id).where(User.email == email))
+            if taken is None:
+                result = await session.execute(insert(User).values(
+                    display_name=name, email=email, password_hash=password_hash, role="citizen",
+                    commune_code=data.commune_code, session_nonce=new_nonce(), created_at=now,
+                    email_verified_at=None,
+                ).returning(User.id))
+                user_id = int(result.scalar_one())
+                # Without the mail the row still holds the handle, so "send me a new code" works later.
+                await verification.start(session, keys, user_id, handle, base_url, now, send=send_mail)
+                await audit.record(session, actor_id=user_id, action="accounts:register", subject_type="user",
+                                   subject_id=user_id, now=now)
+                return PendingRegistration(handle)
+    except IntegrityError:  # registered meanwhile by a concurrent request: answer as for a taken address
+        taken = None
+    async with session.begin():
+        if taken is None:
+            taken = await session.scalar(select(User.id).where(User.email == email))
+        if taken is not None and send_mail:
+            await verification.tell_owner(session, taken, base_url, now)
+    return PendingRegistration(verification.new_handle())
 
 
 async def authenticate(session: AsyncSession, email: str, password: str, now: datetime) -> SessionUser:
@@ -120,7 +162,8 @@ async def actor_for_session(session: AsyncSession, user_id: int | None, nonce: s
     Loads, in two small indexed queries, the base role, the active role grants (not revoked;
     accounts.models.RoleGrant, issue #6 item 1) and the end of the latest moderator's block in force at ``now``
     (starts_at <= now < ends_at, not lifted; moderation.models.UserBlock, issue #6 item 3). ``now`` defaults to
-    the current time (views call this once per request).
+    the current time (views call this once per request). ``email_verified`` comes from users.email_verified_at
+    (issue #8, item 4).
     """
     async with reading(session):
         if user_id is None or nonce is None:
@@ -133,7 +176,8 @@ async def actor_for_session(session: AsyncSession, user_id: int | None, nonce: s
             .correlate(User).scalar_subquery()
         )
         row = (await session.execute(
-            select(User.role, User.display_name, User.session_nonce, blocked_until.label("blocked_until"))
+            select(User.role, User.display_name, User.session_nonce, User.email_verified_at,
+                   blocked_until.label("blocked_until"))
             .where(User.id == user_id)
         )).first()
         if row is None or row.session_nonce != nonce:
@@ -145,7 +189,7 @@ async def actor_for_session(session: AsyncSession, user_id: int | None, nonce: s
         if until is not None and until.tzinfo is None:  # stored as naive UTC on SQLite
             until = until.replace(tzinfo=UTC)
         return Actor(user_id=user_id, role=row.role, display_name=row.display_name, grants=grants,
-                     blocked_until=until)
+                     blocked_until=until, email_verified=row.email_verified_at is not None)
 
 
 async def profile(session: AsyncSession, actor: Actor) -> Profile | None:
@@ -177,17 +221,24 @@ async def save_preferences(session: AsyncSession, actor: Actor, encoded: str, no
 
 async def create_user(session: AsyncSession, *, display_name: str, email: str, password: str, role: str,
                       commune_code: str, now: datetime, region_code: str) -> int:
-    """Create an account with any role (CLI and demo). Raises Invalid on a bad role or field, Conflict when taken."""
+    """Create an account with any role (CLI and demo), its email already verified (common brief, issue #8).
+    Raises Invalid on a bad role or field, Conflict when the address is taken."""
     if role not in ROLES:
         raise Invalid({"role": [f"role must be one of {', '.join(ROLES)}"]})
+    name, normalised, errors = _validate(Registration(display_name, email, password, commune_code))
+    await _check_commune(session, commune_code, region_code, errors)
+    password_hash = await anyio.to_thread.run_sync(hash_password, password)
     try:
-        created = await register(session, Registration(display_name, email, password, commune_code), region_code, now)
-    except Invalid as exc:
-        if "email" in exc.field_errors and "already" in exc.field_errors["email"][0]:
-            raise Conflict(N_("An account already uses this email address.")) from None
-        raise
-    async with session.begin():
-        await session.execute(update(User).where(User.id == created.user_id).values(role=role))
-        await audit.record(session, actor_id=None, action="accounts:set_role", subject_type="user",
-                           subject_id=created.user_id, now=now, detail={"role": role})
-    return created.user_id
+        async with session.begin():
+            result = await session.execute(insert(User).values(
+                display_name=name, email=normalised, password_hash=password_hash, role=role,
+                commune_code=commune_code, session_nonce=new_nonce(), created_at=now, email_verified_at=now,
+            ).returning(User.id))
+            user_id = int(result.scalar_one())
+            await audit.record(session, actor_id=user_id, action="accounts:register", subject_type="user",
+                               subject_id=user_id, now=now)
+            await audit.record(session, actor_id=None, action="accounts:set_role", subject_type="user",
+                               subject_id=user_id, now=now, detail={"role": role})
+    except IntegrityError:
+        raise Conflict(N_("An account already uses this email address.")) from None
+    return user_id

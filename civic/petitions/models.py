@@ -121,6 +121,8 @@ class Signature(Base):
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     paper_sheet_ref: Mapped[str | None] = mapped_column(String(100))
     public_name: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # issue #8: accounts — keyed hash of the signer's client address (keys.keyed_hash("client", address)).
+    client_hash: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("uq_signatures_petition_cnie", "petition_id", "cnie_hmac", unique=True),
@@ -129,6 +131,7 @@ class Signature(Base):
             postgresql_where=text("user_id IS NOT NULL"), sqlite_where=text("user_id IS NOT NULL"),
         ),
         Index("ix_signatures_petition_province", "petition_id", "province_code"),
+        Index("ix_signatures_petition_client", "petition_id", "client_hash"),  # issue #8: accounts
     )
 
 
@@ -155,3 +158,34 @@ class SignatureFlag(Base):
     electoral_declaration: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_signature_flags_petition_user", "petition_id", "user_id"),)
+
+
+# issue #8: accounts — signatures waiting for their account's email to be verified (item 4).
+class PendingSignature(Base):
+    """An online signature from an account whose email is not verified yet (issue #8, item 4).
+
+    Same personal fields as Signature, encrypted the same way; not counted. When the email is verified,
+    civic.petitions.pending.promote moves it into ``signatures`` (or ``signature_flags`` when the CNIE already
+    signed from another account). One per (petition, account). client_hash as in Signature.
+    """
+
+    __tablename__ = "pending_signatures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    full_name: Mapped[str] = mapped_column(String(150))
+    cnie_hmac: Mapped[str] = mapped_column(String(64))
+    cnie_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    commune_code: Mapped[str] = mapped_column(ForeignKey("territories.code"))
+    province_code: Mapped[str] = mapped_column(String(10))
+    electoral_declaration: Mapped[bool] = mapped_column(Boolean)
+    consent_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    public_name: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    client_hash: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("uq_pending_signatures_petition_user", "petition_id", "user_id", unique=True),
+        Index("ix_pending_signatures_user", "user_id"),
+    )

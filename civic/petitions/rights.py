@@ -23,6 +23,7 @@ from civic.db import reading
 from civic.errors import Conflict, NotFound, NotSignedIn
 from civic.i18n import N_
 from civic.permissions import Actor
+from civic.petitions.abuse_models import InvalidatedSignature
 from civic.petitions.models import Petition, Signature, SignatureFlag
 from civic.security import Keys
 from civic.territories.models import Territory
@@ -159,7 +160,8 @@ async def anonymise_expired(session: AsyncSession, retention_days: int, now: dat
 
     Kept: one row per signature with its commune, province, channel and date, so counts are unchanged.
     Erased: full name, CNIE (encrypted and keyed hash, replaced by a random value per row), account link,
-    sheet reference, opt-in. Idempotent (already anonymised petitions are skipped).
+    sheet reference, opt-in; the same in signatures invalidated by staff (issue #8); quiet flags are deleted.
+    Idempotent (already anonymised petitions are skipped).
     """
     cutoff = now - timedelta(days=retention_days)
     async with session.begin():
@@ -174,6 +176,11 @@ async def anonymise_expired(session: AsyncSession, retention_days: int, now: dat
                     full_name="", cnie_encrypted=b"", cnie_hmac="anon-" + secrets.token_hex(16), user_id=None,
                     paper_sheet_ref=None, public_name=False))
             await session.execute(delete(SignatureFlag).where(SignatureFlag.petition_id == petition_id))
+            # Signatures invalidated by staff (issue #8): the batch and its rows stay, the person does not.
+            await session.execute(update(InvalidatedSignature).where(
+                InvalidatedSignature.petition_id == petition_id).values(
+                full_name="", cnie_encrypted=b"", cnie_hmac="anon", user_id=None, paper_sheet_ref=None,
+                public_name=False, client_hash=None))
             await session.execute(update(Petition).where(Petition.id == petition_id).values(anonymised_at=now))
             await audit.record(session, actor_id=None, action="signatures:anonymise", subject_type="petition",
                                subject_id=petition_id, now=now, detail={"signatures": len(signature_ids)})

@@ -9,7 +9,7 @@ one INSERT guarded by the database's unique indexes.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,7 +26,8 @@ from civic.i18n import N_
 from civic.moderation import service as moderation
 from civic.organisations import service as organisations
 from civic.permissions import BLOCKED_MESSAGE, Action, Actor, can
-from civic.petitions.models import ADDRESSEES, Petition, Signature, SignatureFlag
+from civic.petitions import pending
+from civic.petitions.models import ADDRESSEES, PendingSignature, Petition, Signature, SignatureFlag
 from civic.petitions.rules import RuleSet, rule_set
 from civic.search import service as search
 from civic.security import Keys, normalise_cnie
@@ -268,22 +269,33 @@ def public_petitions() -> ColumnElement[bool]:
     return and_(Petition.status.in_(PUBLIC_STATUSES), Petition.published_at.is_not(None), Petition.hidden_at.is_(None))
 
 
-async def list_public(session: AsyncSession, region_code: str, rules: PetitionRules,
-                      limit: int = 50) -> list[tuple[PetitionView, int]]:
-    """Public petitions of the region, newest first, each with its signature count."""
+async def list_public_views(session: AsyncSession, region_code: str, rules: PetitionRules,
+                            limit: int = 50) -> list[PetitionView]:
+    """Public petitions of the region (``public_petitions()``), newest first, without counts: the public list
+    takes its figures from ``civic.petitions.counts`` (issue #8, item 4)."""
     async with reading(session):
-        counts = (select(Signature.petition_id, func.count().label("n"))
-                  .group_by(Signature.petition_id).subquery())
         rows = await session.execute(
-            select(Petition, User.display_name, func.coalesce(counts.c.n, 0))
+            select(Petition, User.display_name)
             .join(User, User.id == Petition.author_id)
-            .outerjoin(counts, counts.c.petition_id == Petition.id)
             .where(Petition.region_code == region_code, public_petitions())
             .order_by(Petition.published_at.desc(), Petition.id.desc()).limit(limit)
         )
         region = await territories.region(session, region_code)
         fallback = rule_set(region.population_2024, rules)
-        return [(_view(p, name, fallback), int(n)) for p, name, n in rows]
+        return [_view(p, name, fallback) for p, name in rows]
+
+
+async def list_public(session: AsyncSession, region_code: str, rules: PetitionRules,
+                      limit: int = 50) -> list[tuple[PetitionView, int]]:
+    """Public petitions of the region, newest first, each with its exact signature count.
+
+    Only the listed petitions are counted (``WHERE petition_id IN (…)`` through the
+    ``(petition_id, province_code)`` index), never the signatures of every petition (issue #8, item 4).
+    """
+    async with reading(session):
+        views = await list_public_views(session, region_code, rules, limit)
+        counts = await province_counts(session, [v.id for v in views])
+        return [(v, sum(counts.get(v.id, {}).values())) for v in views]
 
 
 async def list_own_drafts(session: AsyncSession, actor: Actor, rules: PetitionRules) -> list[PetitionView]:
@@ -302,32 +314,55 @@ async def list_own_drafts(session: AsyncSession, actor: Actor, rules: PetitionRu
         return result
 
 
-async def tally(session: AsyncSession, petition: PetitionView, region_code: str) -> Tally:
-    """Count signatures by province from the signatures table (index ``ix_signatures_petition_province``)."""
+async def province_counts(session: AsyncSession, petition_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Exact signature counts of the given petitions by province: ``{petition_id: {province_code: n}}``; a
+    petition without signatures is absent. One grouped query keyed by petition, answered from the
+    ``ix_signatures_petition_province`` index (design.md, "Counting without a hot row"); no counter row."""
+    if not petition_ids:
+        return {}
     async with reading(session):
         rows = await session.execute(
-            select(Signature.province_code, func.count()).where(Signature.petition_id == petition.id)
-            .group_by(Signature.province_code)
+            select(Signature.petition_id, Signature.province_code, func.count())
+            .where(Signature.petition_id.in_(sorted(set(petition_ids))))
+            .group_by(Signature.petition_id, Signature.province_code)
         )
-        by_code = {code: int(n) for code, n in rows}
-        provs = await territories.provinces(session, region_code)
-        return Tally(
-            total=sum(by_code.values()),
-            threshold=petition.rules.threshold,
-            provinces=[ProvinceCount(p.code, p.name_ar, p.name_fr, by_code.get(p.code, 0),
-                                     petition.rules.province_minimum)
-                       for p in provs],
-        )
+        result: dict[int, dict[str, int]] = {}
+        for petition_id, code, n in rows:
+            result.setdefault(int(petition_id), {})[code] = int(n)
+        return result
+
+
+def make_tally(petition: PetitionView, by_code: Mapping[str, int], provinces: Sequence[territories.Place]) -> Tally:
+    """A Tally from per-province counts (``{province_code: n}``) and the region's provinces, against the
+    petition's stored rule set (domain.md §2: threshold and per-province minimum)."""
+    return Tally(
+        total=sum(by_code.values()),
+        threshold=petition.rules.threshold,
+        provinces=[ProvinceCount(p.code, p.name_ar, p.name_fr, by_code.get(p.code, 0), petition.rules.province_minimum)
+                   for p in provinces],
+    )
+
+
+async def tally(session: AsyncSession, petition: PetitionView, region_code: str) -> Tally:
+    """Exact, uncached count of a petition's signatures by province, from the signatures table (index
+    ``ix_signatures_petition_province``). Staff pages, submission, receipts, dossiers and the API use it; public
+    pages show the briefly cached figure of ``civic.petitions.counts`` instead (issue #8, item 4)."""
+    async with reading(session):
+        by_code = (await province_counts(session, [petition.id])).get(petition.id, {})
+        return make_tally(petition, by_code, await territories.provinces(session, region_code))
 
 
 async def has_signed(session: AsyncSession, actor: Actor, petition_id: int) -> bool:
-    """True when the actor's account has signed (or been answered as if it had signed) this petition."""
+    """True when the actor's account has signed (or been answered as if it had signed) this petition, pending
+    signatures of an account whose email is not verified included (issue #8, item 4)."""
     async with reading(session):
         if not actor.signed_in:
             return False
         signed = await session.scalar(select(
             exists().where(Signature.petition_id == petition_id, Signature.user_id == actor.user_id)
             | exists().where(SignatureFlag.petition_id == petition_id, SignatureFlag.user_id == actor.user_id)
+            # issue #8: accounts — a signature waiting for the email to be verified
+            | exists().where(PendingSignature.petition_id == petition_id, PendingSignature.user_id == actor.user_id)
         ))
         return bool(signed)
 
@@ -357,13 +392,21 @@ def validate_signature(data: SignatureInput, require_electoral: bool) -> tuple[s
 
 
 async def sign(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int, data: SignatureInput,
-               now: datetime) -> SignOutcome:
+               now: datetime, client_address: str | None = None, cnie_over_limit: bool = False) -> SignOutcome:
     """Record an online signature.
 
     One person, one signature per petition: the unique index on (petition_id, cnie_hmac) decides, whatever
     the channel (shared/domain.md §2). A CNIE already used from another account is answered like a new
     signature, is not counted twice, and is flagged for staff (design.md, "Answers that reveal nothing").
     The same account signing again gets ALREADY_SIGNED.
+
+    Issue #8, item 4: when the actor's email is not verified (``actor.email_verified`` False) the signature is
+    stored in ``pending_signatures`` and answered exactly like a counted one (SIGNED); it counts once the email
+    is verified (civic.petitions.pending.promote). Item 5: ``client_address`` (the signer's address, may be
+    None) is stored only as ``keys.keyed_hash("client", address)`` in ``client_hash``. ``cnie_over_limit`` (the
+    view's per-CNIE rate limit is exhausted): the attempt is answered SIGNED, not counted, and flagged for staff
+    (reason ``cnie_rate_limited``), so a bot learns nothing (issue #8, item 4: "flagged for staff quietly rather
+    than refused with a message that teaches a bot"). A petition hidden by moderation raises NotFound.
 
     Raises NotSignedIn, Forbidden (BLOCKED_MESSAGE while a moderator's block is in force), NotFound, Conflict (not
     collecting, or the collection period is over), Invalid.
@@ -376,10 +419,10 @@ async def sign(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int
         raise Forbidden()
     async with session.begin():
         p = (await session.execute(
-            select(Petition.status, Petition.region_code, Petition.collection_ends_at,
+            select(Petition.status, Petition.region_code, Petition.collection_ends_at, Petition.hidden_at,
                    Petition.require_electoral_registration).where(Petition.id == petition_id)
         )).first()
-        if p is None:
+        if p is None or p.hidden_at is not None:  # hidden by moderation: as if it did not exist (issue #6)
             raise NotFound()
         if p.status != "collecting":
             raise Conflict(N_("This petition is not collecting signatures."))
@@ -394,31 +437,51 @@ async def sign(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int
         if commune is None:
             raise Invalid({"commune_code": [N_("Please choose a commune of this region.")]})
         digest = keys.cnie_hmac(cnie)
+        client_hash = keys.keyed_hash("client", client_address) if client_address else None
+        if cnie_over_limit:
+            return await _flag_quietly(session, actor, keys, petition_id, data, name, cnie, digest,
+                                       "cnie_rate_limited", now)
+        if not actor.email_verified:  # issue #8: accounts — waits for the email to be verified
+            stored = await pending.store(session, {
+                "petition_id": petition_id, "user_id": actor.user_id, "full_name": name, "cnie_hmac": digest,
+                "cnie_encrypted": keys.encrypt_cnie(cnie), "commune_code": data.commune_code,
+                "province_code": commune.province_code, "electoral_declaration": data.electoral_declaration,
+                "consent_at": now, "created_at": now, "public_name": data.public_name, "client_hash": client_hash,
+            })
+            return SignOutcome.SIGNED if stored else SignOutcome.ALREADY_SIGNED
         dialect_insert = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
         inserted = await session.execute(dialect_insert(Signature).values(
             petition_id=petition_id, user_id=actor.user_id, full_name=name, cnie_hmac=digest,
             cnie_encrypted=keys.encrypt_cnie(cnie), commune_code=data.commune_code,
             province_code=commune.province_code, electoral_declaration=data.electoral_declaration,
             consent_at=now, channel="online", created_at=now, public_name=data.public_name,
+            client_hash=client_hash,
         ).on_conflict_do_nothing().returning(Signature.id))
         if inserted.first() is not None:
             await still_collecting(session, petition_id)
             return SignOutcome.SIGNED
-        own = await session.scalar(select(exists().where(
-            Signature.petition_id == petition_id, Signature.user_id == actor.user_id)))
-        if own:
-            return SignOutcome.ALREADY_SIGNED
-        flagged = await session.scalar(select(exists().where(
-            SignatureFlag.petition_id == petition_id, SignatureFlag.user_id == actor.user_id)))
-        if flagged:
-            return SignOutcome.ALREADY_SIGNED
-        await session.execute(insert(SignatureFlag).values(
-            petition_id=petition_id, user_id=actor.user_id, cnie_hmac=digest,
-            reason="cnie_used_by_other_account", created_at=now, full_name=name,
-            cnie_encrypted=keys.encrypt_cnie(cnie), commune_code=data.commune_code, public_name=data.public_name,
-            electoral_declaration=data.electoral_declaration,
-        ))
-        return SignOutcome.SIGNED
+        return await _flag_quietly(session, actor, keys, petition_id, data, name, cnie, digest,
+                                   "cnie_used_by_other_account", now)
+
+
+async def _flag_quietly(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int, data: SignatureInput,
+                        name: str, cnie: str, digest: str, reason: str, now: datetime) -> SignOutcome:
+    """Inside sign()'s transaction: an attempt answered like a signature but not counted, flagged for staff.
+
+    ALREADY_SIGNED when this account already signed (or was already answered so); otherwise a SignatureFlag with
+    ``reason`` and SIGNED (design.md, "Answers that reveal nothing")."""
+    own = await session.scalar(select(
+        exists().where(Signature.petition_id == petition_id, Signature.user_id == actor.user_id)
+        | exists().where(SignatureFlag.petition_id == petition_id, SignatureFlag.user_id == actor.user_id)
+        | exists().where(PendingSignature.petition_id == petition_id, PendingSignature.user_id == actor.user_id)))
+    if own:
+        return SignOutcome.ALREADY_SIGNED
+    await session.execute(insert(SignatureFlag).values(
+        petition_id=petition_id, user_id=actor.user_id, cnie_hmac=digest, reason=reason, created_at=now,
+        full_name=name, cnie_encrypted=keys.encrypt_cnie(cnie), commune_code=data.commune_code,
+        public_name=data.public_name, electoral_declaration=data.electoral_declaration,
+    ))
+    return SignOutcome.SIGNED
 
 
 async def still_collecting(session: AsyncSession, petition_id: int) -> None:

@@ -12,10 +12,12 @@ from civic.db import utcnow
 from civic.errors import Conflict, Invalid, NotFound, RateLimited
 from civic.moderation import service as moderation
 from civic.organisations import service as organisations
-from civic.petitions import lifecycle, rights, service
+from civic.petitions import counts, lifecycle, rights, service
 from civic.petitions.forms import PetitionForm, SignForm
 from civic.petitions.models import ADDRESSEES
+from civic.security import normalise_cnie
 from civic.territories import service as territories
+from civic.text import clean_text
 from civic.web.requests import (
     MAX_ID,
     field,
@@ -38,17 +40,20 @@ async def home(request: Request) -> Response:
     """The home page: what Civic is, and the petitions collecting or done."""
     settings = request.app.state.settings
     async with scope(request) as (db, actor):
-        petitions = await service.list_public(db, settings.region, settings.petition_rules)
+        views = await service.list_public_views(db, settings.region, settings.petition_rules)
+        totals = await counts.cache_for(request.app).get_many(v.id for v in views)  # displayed, briefly cached
+        petitions = [(v, sum(totals[v.id].values())) for v in views]
         drafts = await service.list_own_drafts(db, actor, settings.petition_rules)
         region = await territories.region(db, settings.region)
         rules = service.current_rule_set(region.population_2024, settings.petition_rules)
     return render(request, "home.html", petitions=petitions, drafts=drafts, region=region, rules=rules)
 
 
-async def _detail_context(request: Request, db: Any, actor: Any, petition_id: int) -> dict[str, Any]:
+async def _detail_context(request: Request, db: Any, actor: Any, petition_id: int,
+                          fresh_after: float | None = None) -> dict[str, Any]:
     settings = request.app.state.settings
     petition = await service.get_petition(db, actor, petition_id, settings.petition_rules)
-    tally = await service.tally(db, petition, settings.region)
+    tally = await counts.displayed_tally(counts.cache_for(request.app), db, petition, settings.region, fresh_after)
     signed = await service.has_signed(db, actor, petition_id)
     groups = await territories.communes_by_province(db, settings.region)
     profile_commune = None
@@ -56,7 +61,7 @@ async def _detail_context(request: Request, db: Any, actor: Any, petition_id: in
         me = await accounts.profile(db, actor)
         profile_commune = me.commune_code if me else None
     proc = await lifecycle.procedure(db, petition_id)
-    names, names_total = await rights.public_names(db, petition_id)
+    names, names_total = await counts.names_cache_for(request.app).get(petition_id, fresh_after)
     now = utcnow()
     hidden = petition.hidden_at is not None  # only its author and moderators get this far (issue #6)
     return {"petition": petition, "tally": tally, "signed": signed, "groups": groups,
@@ -80,50 +85,95 @@ async def detail(request: Request) -> Response:
     flash = request.session.pop("flash", None)
     outcome = service.SignOutcome(flash) if flash in {o.value for o in service.SignOutcome} else None
     flash_note = request.session.pop("flash_note", None)
+    signed_at = request.session.pop("signed_at", None)  # the signer's own page shows their signature
+    fresh_after = float(signed_at) if outcome is service.SignOutcome.SIGNED and isinstance(signed_at, float) else None
     async with scope(request) as (db, actor):
-        ctx = await _detail_context(request, db, actor, _petition_id(request))
+        ctx = await _detail_context(request, db, actor, _petition_id(request), fresh_after)
     return render(request, "petitions/detail.html", form=SignForm(), errors={}, outcome=outcome, message=None,
                   flash_note=flash_note, **ctx)
 
 
+async def _sign_context(request: Request, db: Any, actor: Any, petition_id: int,
+                        fresh_after: float | None = None, with_form: bool = True) -> dict[str, Any]:
+    """What the signing page and fragments need, and nothing more (issue #8, item 1): the petition, its
+    displayed tally and, to show the form again, whether the actor signed and the communes."""
+    settings = request.app.state.settings
+    petition = await service.get_petition(db, actor, petition_id, settings.petition_rules)
+    tally = await counts.displayed_tally(counts.cache_for(request.app), db, petition, settings.region, fresh_after)
+    ctx: dict[str, Any] = {"petition": petition, "tally": tally}
+    if with_form:
+        ctx["signed"] = await service.has_signed(db, actor, petition_id)
+        ctx["groups"] = await territories.communes_by_province(db, settings.region)
+        ctx["profile_commune"] = None
+        if actor.signed_in:
+            me = await accounts.profile(db, actor)
+            ctx["profile_commune"] = me.commune_code if me else None
+    return ctx
+
+
+async def _limit_signing(request: Request, actor: Any, cnie: str) -> bool:
+    """Per-account and per-CNIE signing limits, counted before the service runs. Raises RateLimited when the
+    account is over its limit; returns True when the CNIE is over its limit, which the service answers like a
+    signature and flags for staff quietly (issue #8, item 4: identical answers whatever a CNIE has done).
+
+    No per-client-address limit: 50 people behind one carrier NAT must not lock one another out, and bursts by
+    address are flagged for staff instead (issue #8, item 4). A malformed CNIE is not counted (the service
+    answers the field error)."""
+    state = request.app.state
+    if not await state.sign_limiter.hit("account", str(actor.user_id)):
+        raise RateLimited()
+    normalised = normalise_cnie(clean_text(cnie))
+    return normalised is not None and not await state.sign_cnie_limiter.hit(
+        "cnie", keys(request).keyed_hash("ratelimit-cnie", normalised))
+
+
 async def sign(request: Request) -> Response:
-    """GET: the signing page. POST: record a signature; htmx gets the sign area and the progress (OOB swap)."""
+    """GET: the signing page. POST: record a signature (issue #8, item 1: a thin hot path).
+
+    A successful POST without htmx is answered 303 to the petition page without reading anything else; htmx
+    gets the sign area and the progress (out-of-band swap), with a figure that includes the signature. Only
+    errors render the signing page. SIGNED and a CNIE already used from another account are answered alike.
+    """
     petition_id = _petition_id(request)
+    if request.method == "GET":
+        async with scope(request) as (db, actor):
+            ctx = await _detail_context(request, db, actor, petition_id)
+        return render(request, "petitions/sign.html", form=SignForm(), errors={}, outcome=None, message=None, **ctx)
     async with scope(request) as (db, actor):
-        ctx = await _detail_context(request, db, actor, petition_id)
-        if request.method == "GET":
-            return render(request, "petitions/sign.html", form=SignForm(), errors={}, outcome=None,
-                          message=None, **ctx)
         form = SignForm(formdata=await read_form(request))
-        if actor.signed_in and not await request.app.state.sign_limiter.hit("sign", str(actor.user_id)):
-            raise RateLimited()
+        data = form.to_input()
+        cnie_over_limit = actor.signed_in and await _limit_signing(request, actor, data.cnie)
         errors: dict[str, list[str]] = {}
         message = None
         outcome = None
         try:
-            outcome = await service.sign(db, actor, keys(request), petition_id, form.to_input(), utcnow())
+            outcome = await service.sign(db, actor, keys(request), petition_id, data, utcnow(),
+                                         client_address=request.client.host if request.client else None,
+                                         cnie_over_limit=cnie_over_limit)
         except Invalid as exc:
             errors = exc.field_errors
             message = exc.message
         except Conflict as exc:
             message = exc.message
-        if outcome is not None:
-            ctx = await _detail_context(request, db, actor, petition_id)
+        # After the commit: the figure the signer sees next includes their signature (SIGNED only; a reused CNIE
+        # is answered SIGNED too, and then shows the same stored figure).
+        fresh_after = counts.cache_for(request.app).clock() if outcome is service.SignOutcome.SIGNED else None
+        if outcome is not None and not is_htmx(request):
+            request.session["flash"] = outcome.value
+            if fresh_after is not None:
+                request.session["signed_at"] = fresh_after
+            return RedirectResponse(path_for(request, "petition", petition_id=petition_id), status_code=303)
+        ctx = await _sign_context(request, db, actor, petition_id, fresh_after, with_form=outcome is None)
     status = 422 if errors else (409 if message else 200)
-    if is_htmx(request):
-        return render(request, "petitions/_sign_result.html", status_code=status, form=form, errors=errors,
-                      outcome=outcome, message=message, **ctx)
-    if outcome is not None:
-        request.session["flash"] = outcome.value
-        return RedirectResponse(path_for(request, "petition", petition_id=petition_id), status_code=303)
-    return render(request, "petitions/sign.html", status_code=status, form=form, errors=errors, outcome=outcome,
-                  message=message, **ctx)
+    template = "petitions/_sign_result.html" if is_htmx(request) else "petitions/sign.html"
+    return render(request, template, status_code=status, form=form, errors=errors, outcome=outcome, message=message,
+                  **ctx)
 
 
 async def progress(request: Request) -> Response:
-    """The progress fragment alone (for htmx refreshes)."""
+    """The progress fragment alone (for htmx refreshes): the displayed, briefly cached figure."""
     async with scope(request) as (db, actor):
-        ctx = await _detail_context(request, db, actor, _petition_id(request))
+        ctx = await _sign_context(request, db, actor, _petition_id(request), with_form=False)
     return render(request, "petitions/_progress.html", **ctx)
 
 
@@ -247,9 +297,10 @@ async def api_petitions(request: Request) -> Response:
     """GET /api/v1/petitions: public petitions of the region with their counts."""
     settings = request.app.state.settings
     async with scope(request) as (db, _actor):
-        items = []
-        for petition, _count in await service.list_public(db, settings.region, settings.petition_rules, limit=500):
-            items.append(petition_json(petition, await service.tally(db, petition, settings.region)))
+        views = await service.list_public_views(db, settings.region, settings.petition_rules, limit=500)
+        by_petition = await service.province_counts(db, [v.id for v in views])  # exact, one query for the page
+        provinces = await territories.provinces(db, settings.region)
+        items = [petition_json(v, service.make_tally(v, by_petition.get(v.id, {}), provinces)) for v in views]
     return JSONResponse({"petitions": items})
 
 

@@ -11,6 +11,7 @@ from starlette.routing import NoMatchFound
 from civic import dashboard as service
 from civic.db import utcnow
 from civic.permissions import Action, Actor, can_somewhere
+from civic.petitions import abuse  # issue #8: limits
 from civic.web.requests import path_for, render, scope
 
 # The lists the dashboard's figures link to: key → (route name, query string, the action needed to see it or
@@ -45,4 +46,6 @@ async def dashboard(request: Request) -> Response:
     now = utcnow()
     async with scope(request) as (db, actor):
         board = await service.dashboard(db, actor, now)
-    return render(request, "staff/dashboard.html", board=board, links=_links(request, actor, now))
+        flagged = await abuse.flagged_petitions(db, actor, now)  # issue #8: limits
+    return render(request, "staff/dashboard.html", board=board, links=_links(request, actor, now),
+                  flagged=flagged)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from urllib.parse import unquote
@@ -10,6 +11,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from civic import audit, i18n, preferences
+from civic.errors import DomainError
+from civic.i18n import N_
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -23,17 +26,38 @@ class BodyTooLarge(Exception):
     """A request body went past the limit while it was being read."""
 
 
+class BodyTimeout(DomainError):
+    """The client did not send its whole request body in time (408; issue #8, item 5: slow clients).
+
+    A DomainError, so the app's domain error handler answers it with this translated message.
+    """
+
+    status_code = 408
+    message = N_("Your request took too long to arrive. Please check your connection and try again.")
+
+
 class BodyLimitMiddleware:
-    """Refuse bodies larger than ``max_bytes`` before reading them whole.
+    """Refuse bodies larger than ``max_bytes`` before reading them whole, and bodies that arrive too slowly.
 
     Reading such a body raises BodyTooLarge at once (declared Content-Length) or as soon as the limit is
     passed (chunked); the app's exception handler answers 413 with a translated page.
+    timeout_seconds: the body must have arrived this many seconds after the request started, plus one second for
+    every MIN_RATE bytes already received (Apache mod_reqtimeout's ``body=…,MinRate=…``: a large upload over a
+    slow but honest line keeps going), or reading raises BodyTimeout (408) as soon as the deadline passes. It is
+    a deadline, not a per-chunk idle timeout, so a client trickling a few bytes a second is cut off too. Once
+    the body is complete, ``receive`` is passed through untouched (streamed responses wait on it for the
+    disconnect). None: no deadline.
+    Source: issue #8, item 5 (oversized bodies answered 413 before being read whole; slow clients time out).
     overrides: regular expression of a path (without the root path) → its own limit; the first match wins.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, overrides: Mapping[str, int] | None = None) -> None:
+    MIN_RATE = 500  # bytes per second that earn one more second of deadline
+
+    def __init__(self, app: ASGIApp, max_bytes: int, overrides: Mapping[str, int] | None = None,
+                 timeout_seconds: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_seconds = timeout_seconds
         self.overrides = [(re.compile(pattern), limit) for pattern, limit in (overrides or {}).items()]
 
     def limit_for(self, scope: Scope) -> int:
@@ -49,19 +73,37 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         max_bytes = self.limit_for(scope)
-        length = Headers(scope=scope).get("content-length")
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")
         declared_too_large = length is not None and length.isdigit() and int(length) > max_bytes
+        has_body = length not in (None, "0") or "transfer-encoding" in headers
         received = 0
+        complete = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_seconds if self.timeout_seconds is not None and has_body else None
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, complete
+            if complete:
+                return await receive()
             if declared_too_large:
                 raise BodyTooLarge()
-            message = await receive()
+            if deadline is None:
+                message = await receive()
+            else:
+                try:
+                    remaining = deadline + received / self.MIN_RATE - loop.time()
+                    async with asyncio.timeout(max(remaining, 0.0)):  # no extra task on the hot path
+                        message = await receive()
+                except TimeoutError:
+                    raise BodyTimeout() from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_bytes:
                     raise BodyTooLarge()
+                complete = not message.get("more_body", False)
+            else:
+                complete = True  # http.disconnect: nothing more will come
             return message
 
         await self.app(scope, limited_receive, send)

@@ -73,9 +73,29 @@ def open_session(request: Request) -> AsyncSession:
     return request.app.state.sessionmaker()  # type: ignore[no-any-return]
 
 
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def body_first(request: Request) -> None:
+    """Read a form body (``application/x-www-form-urlencoded``) whole before the view touches the database.
+
+    A slow client then waits on the body with no database session open at all, whatever the view does before
+    ``read_form`` (issue #8, item 5: slow clients time out without holding a database connection); the body is
+    kept on the request, so ``read_form`` parses it without reading again. The read is bounded by the body
+    middleware (BodyTooLarge → 413, BodyTimeout → 408). Multipart uploads (documents, paper sheets) are
+    streamed by their views instead of being held in memory here.
+    """
+    if request.method in BODY_METHODS and not request.headers.get("content-type", "").startswith("multipart/"):
+        await request.body()
+
+
 @asynccontextmanager
 async def scope(request: Request) -> AsyncIterator[tuple[AsyncSession, Actor]]:
-    """Open a database session for the request and resolve the actor from the session cookie."""
+    """Open a database session for the request and resolve the actor from the session cookie.
+
+    The form body of a POST is read first (``body_first``), so no connection waits on a slow client.
+    """
+    await body_first(request)
     async with open_session(request) as db:
         yield db, await resolve_actor(request, db)
 

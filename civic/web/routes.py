@@ -13,6 +13,7 @@ from civic.exports import views as exports
 from civic.moderation import views as moderation
 from civic.notifications import views as notifications
 from civic.organisations import views as organisations
+from civic.petitions import abuse_views as abuse  # issue #8: limits
 from civic.petitions import paper_views as paper
 from civic.petitions import views as petitions
 from civic.proposals import views as proposals
@@ -32,6 +33,9 @@ routes = [
     Route("/register", accounts.register, methods=["GET", "POST"], name="register"),
     Route("/login", accounts.login, methods=["GET", "POST"], name="login"),
     Route("/logout", accounts.logout, methods=["POST"], name="logout"),
+    # issue #8: accounts — email verification by a typed code
+    Route("/account/verify", accounts.verify_email, methods=["GET", "POST"], name="account_verify"),
+    Route("/account/verify/new-code", accounts.new_code, methods=["POST"], name="account_verify_new_code"),
     Route("/preferences", accounts.display_preferences, methods=["GET", "POST"], name="preferences"),
     # petitions
     Route("/petitions/new", petitions.new, methods=["GET", "POST"], name="petition_new"),
@@ -63,6 +67,11 @@ routes = [
     Route("/admin/outbox", notifications.outbox, name="outbox"),
     Route("/staff/petitions/{petition_id:int}/signatures", petitions.staff_signatures, name="staff_signatures"),
     Route("/staff/petitions/{petition_id:int}/signatures.csv", exports.signatures_csv, name="staff_signatures_csv"),
+    # issue #8: limits — burst tools and batch invalidation
+    Route("/staff/petitions/{petition_id:int}/bursts", abuse.bursts, name="staff_bursts"),
+    Route("/staff/petitions/{petition_id:int}/bursts/invalidate", abuse.invalidate, methods=["POST"],
+          name="staff_bursts_invalidate"),
+    # -- end of issue #8: limits
     # paper and assisted signatures (entered by linked CSO members)
     Route("/petitions/{petition_id:int}/paper", paper.enter, methods=["GET", "POST"], name="petition_paper"),
     Route("/petitions/{petition_id:int}/paper/import", paper.import_sheet, methods=["GET", "POST"],
