@@ -77,7 +77,7 @@ PARAMETERS: dict[str, str | tuple[str, ...]] = {
     "action": ("allow", "revoke"), "token": ("x", "0" * 43),
 }
 
-ALLOWED = {200, 302, 303, 400, 401, 403, 404, 405, 408, 409, 410, 413, 415, 422, 429}
+ALLOWED = {200, 302, 303, 307, 400, 401, 403, 404, 405, 408, 409, 410, 413, 415, 422, 429}  # 307: trailing slash
 LEAKS = ("Traceback (most recent call last)", 'File "/', "sqlalchemy.", "asyncpg.", "aiosqlite.", "sqlite3.",
          "starlette.", "multipart.", "wtforms.", "Exception:", "Error:", "<module>")
 

@@ -366,3 +366,20 @@ async def test_pending_signatures_that_cannot_count_are_discarded(session, keys)
     left = (await session.execute(select(PendingSignature.petition_id))).scalars().all()
     await session.rollback()
     assert left == [kept]
+
+
+async def test_a_pending_signature_is_listed_exported_and_withdrawable(session, keys) -> None:  # type: ignore[no-untyped-def]
+    """Law 09-08 rights cover signatures still waiting for the email (issue #8): listed, exported, withdrawable."""
+    from civic.petitions import rights
+
+    author = await make_user(session, 70)
+    pid = await open_petition(session, author)
+    signer = await make_user(session, 71, verified=False)
+    assert await service.sign(session, signer, keys, pid, signature("PW1234"), NOW) is service.SignOutcome.SIGNED
+    assert [s.petition_id for s in await rights.my_signatures(session, signer)] == [pid]
+    data = await rights.my_data(session, signer, keys, NOW)
+    assert [(s["cnie"], s.get("waiting_for_email_confirmation")) for s in data["signatures"]] == [("PW1234", True)]
+    await rights.withdraw(session, signer, pid, NOW)
+    assert await rights.my_signatures(session, signer) == []
+    async with session.begin():
+        assert await session.scalar(select(func.count()).select_from(PendingSignature)) == 0

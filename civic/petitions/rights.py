@@ -24,7 +24,7 @@ from civic.errors import Conflict, NotFound, NotSignedIn
 from civic.i18n import N_
 from civic.permissions import Actor
 from civic.petitions.abuse_models import InvalidatedSignature
-from civic.petitions.models import Petition, Signature, SignatureFlag
+from civic.petitions.models import PendingSignature, Petition, Signature, SignatureFlag
 from civic.security import Keys
 from civic.territories.models import Territory
 
@@ -50,7 +50,7 @@ class MySignature:
 
 
 async def my_signatures(session: AsyncSession, actor: Actor) -> list[MySignature]:
-    """The actor's online signatures, newest first. Raises NotSignedIn."""
+    """The actor's online signatures (pending ones included, issue #8), newest first. Raises NotSignedIn."""
     if not actor.signed_in:
         raise NotSignedIn()
     async with reading(session):
@@ -67,6 +67,13 @@ async def my_signatures(session: AsyncSession, actor: Actor) -> list[MySignature
             .join(SignatureFlag, SignatureFlag.petition_id == Petition.id)
             .join(Territory, Territory.code == SignatureFlag.commune_code)
             .where(SignatureFlag.user_id == actor.user_id)))
+        # Signatures waiting for the account's email to be verified (issue #8): theirs too, withdrawable.
+        rows += list(await session.execute(
+            select(Petition.id, Petition.title, Petition.status, PendingSignature.created_at, Territory.name_ar,
+                   Territory.name_fr, PendingSignature.public_name)
+            .join(PendingSignature, PendingSignature.petition_id == Petition.id)
+            .join(Territory, Territory.code == PendingSignature.commune_code)
+            .where(PendingSignature.user_id == actor.user_id)))
         return sorted((MySignature(*row) for row in rows), key=lambda s: s.signed_at, reverse=True)
 
 
@@ -86,7 +93,9 @@ async def withdraw(session: AsyncSession, actor: Actor, petition_id: int, now: d
             Signature.petition_id == petition_id, Signature.user_id == actor.user_id))
         flag_id = await session.scalar(select(SignatureFlag.id).where(
             SignatureFlag.petition_id == petition_id, SignatureFlag.user_id == actor.user_id))
-        if status is None or (signature_id is None and flag_id is None):
+        pending_id = await session.scalar(select(PendingSignature.id).where(
+            PendingSignature.petition_id == petition_id, PendingSignature.user_id == actor.user_id))
+        if status is None or (signature_id is None and flag_id is None and pending_id is None):
             raise NotFound(N_("You have not signed this petition."))
         if status != "collecting":
             raise Conflict(N_("A signature can only be withdrawn while the petition is collecting signatures."))
@@ -94,6 +103,8 @@ async def withdraw(session: AsyncSession, actor: Actor, petition_id: int, now: d
             Signature.petition_id == petition_id, Signature.user_id == actor.user_id))
         await session.execute(delete(SignatureFlag).where(
             SignatureFlag.petition_id == petition_id, SignatureFlag.user_id == actor.user_id))
+        await session.execute(delete(PendingSignature).where(
+            PendingSignature.petition_id == petition_id, PendingSignature.user_id == actor.user_id))
         await audit.record(session, actor_id=actor.user_id, action="signatures:withdraw", subject_type="petition",
                            subject_id=petition_id, now=now)
 
@@ -125,6 +136,16 @@ async def my_data(session: AsyncSession, actor: Actor, keys: Keys, now: datetime
             "public_name": f.public_name,
             "consent_at": f.created_at.isoformat(),
         } for f, title in flags]
+        waiting = await session.execute(  # pending until the email is verified (issue #8)
+            select(PendingSignature, Petition.title).join(Petition, Petition.id == PendingSignature.petition_id)
+            .where(PendingSignature.user_id == actor.user_id))
+        signatures += [{
+            "petition_id": w.petition_id, "petition_title": title, "signed_at": w.created_at.isoformat(),
+            "full_name": w.full_name, "cnie": keys.decrypt_cnie(w.cnie_encrypted) if w.cnie_encrypted else None,
+            "commune_code": w.commune_code, "electoral_declaration": w.electoral_declaration,
+            "public_name": w.public_name, "consent_at": w.consent_at.isoformat(),
+            "waiting_for_email_confirmation": True,
+        } for w, title in waiting]
         signatures.sort(key=lambda s: str(s["signed_at"]))
         await audit.record(session, actor_id=actor.user_id, action="accounts:export_own_data", subject_type="user",
                            subject_id=user.id, now=now)
