@@ -359,3 +359,55 @@ async def test_a_petition_hidden_by_moderation_cannot_be_signed(session, keys) -
         await session.execute(update(Petition).where(Petition.id == pid).values(hidden_at=NOW, hidden_reason="x"))
     with pytest.raises(NotFound):
         await service.sign(session, await make_user(session, 911), keys, pid, signature("HD1234"), NOW)
+
+
+async def test_an_invalidated_signature_cannot_come_back(session, keys) -> None:  # type: ignore[no-untyped-def]
+    """Red-team finding (issue #8 review): after staff invalidate a group, the same CNIE or account signing again is
+    answered like a signature, not counted, and flagged ``previously_invalidated``."""
+    from civic.petitions.models import SignatureFlag
+    from tests.test_petitions_service import signature
+
+    data = await scenario(session, keys, NOW)
+    staff = await staff_actor(session)
+    pid = data["pid"]
+    async with session.begin():
+        row = (await session.execute(select(Signature.user_id, Signature.client_hash)
+                                     .where(Signature.petition_id == pid, Signature.user_id.is_not(None))
+                                     .limit(1))).one()
+    await abuse.invalidate(session, staff, pid, abuse.InvalidationForm(
+        "client:" + row.client_hash, "", str(int((NOW + timedelta(hours=2)).timestamp())),
+        "A scripted burst seen in the server logs."), NOW + timedelta(hours=2))
+    async with session.begin():
+        before = await session.scalar(select(func.count()).select_from(Signature).where(Signature.petition_id == pid))
+    again = Actor(row.user_id, "citizen", "Again")
+    outcome = await service.sign(session, again, keys, pid, signature("RB1234"), NOW + timedelta(hours=3))
+    assert outcome is service.SignOutcome.SIGNED
+    async with session.begin():
+        after = await session.scalar(select(func.count()).select_from(Signature).where(Signature.petition_id == pid))
+        reasons = list(await session.scalars(select(SignatureFlag.reason).where(SignatureFlag.petition_id == pid)))
+    assert after == before and reasons == ["previously_invalidated"]
+
+
+async def test_a_stale_unverified_actor_signs_for_real_once_the_email_is_verified(session, keys) -> None:  # type: ignore[no-untyped-def]
+    """Red-team finding (issue #8 review): a signature racing the email confirmation was left pending for ever.
+    sign() re-reads the account (row locked) when the loaded actor says "unverified"."""
+    from civic.petitions.models import PendingSignature
+    from tests.test_petitions_service import signature
+
+    author = await make_user(session, 920)
+    pid = await open_petition(session, author)
+    verified_now = await make_user(session, 921, verified=True)
+    stale = Actor(verified_now.user_id, "citizen", "Stale", email_verified=False)
+    assert await service.sign(session, stale, keys, pid, signature("SV1234"), NOW) is service.SignOutcome.SIGNED
+    async with session.begin():
+        assert await session.scalar(select(func.count()).select_from(Signature).where(
+            Signature.petition_id == pid)) == 1
+        assert await session.scalar(select(func.count()).select_from(PendingSignature)) == 0
+
+
+def test_cnie_digits_typed_on_an_arabic_keyboard_are_read() -> None:
+    from civic.security import normalise_cnie
+
+    assert normalise_cnie("zz١٠٠٠٠٢") == "ZZ100002"
+    assert normalise_cnie("ＡＢ１２３") == "AB123"
+    assert normalise_cnie("AB۱۲۳") == "AB123"

@@ -266,3 +266,28 @@ async def test_signing_is_limited_per_account_and_quietly_per_cnie(settings, ses
         for c in clients:
             await c.aclose()
         await app.state.engine.dispose()
+
+
+async def test_attempts_that_store_nothing_do_not_spend_a_cnie_budget(settings, sessionmaker, session) -> None:  # type: ignore[no-untyped-def]
+    """Red-team finding (issue #8 review): 30 attempts with someone's CNIE on a petition that does not exist used to
+    spend that CNIE's hourly limit, so the owner's real signature was then only flagged. Only stored signatures
+    are charged now."""
+    app = create_app(dataclasses.replace(settings, sign_rate_limit="50/hour", sign_cnie_rate_limit="2/hour"))
+    author = await make_user(session, 1)
+    pid = await open_petition(session, author)
+    attacker = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    owner = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    try:
+        await login(attacker, session, 20, name="Attacker")
+        token = csrf_from((await attacker.get(f"/petitions/{pid}")).text)
+        for _ in range(5):
+            assert (await attacker.post("/petitions/999999/sign", data=sign_form(token, "VB1234"))).status_code == 404
+        await login(owner, session, 21, name="Owner")
+        token = csrf_from((await owner.get(f"/petitions/{pid}")).text)
+        assert (await owner.post(f"/petitions/{pid}/sign", data=sign_form(token, "vb 1234"))).status_code == 303
+        assert await stored(session, pid) == 1
+        assert await session.scalar(select(func.count()).select_from(SignatureFlag)) == 0
+    finally:
+        await attacker.aclose()
+        await owner.aclose()
+        await app.state.engine.dispose()

@@ -81,6 +81,9 @@ def without_csrf(html: str) -> str:
 async def test_new_and_existing_addresses_get_identical_answers(app, session) -> None:  # type: ignore[no-untyped-def]
     async with client_from(app, "192.0.2.11") as first:
         assert (await post_register(first, "taken@test.invalid")).status_code == 303
+    # The address's owner has confirmed it (an unverified one would be taken over: see the squatting test below).
+    await session.execute(text("UPDATE users SET email_verified_at = created_at"))
+    await session.commit()
     answers = []
     for email in ("fresh@test.invalid", "Taken@Test.invalid"):
         async with client_from(app, "192.0.2.12") as browser:
@@ -200,7 +203,9 @@ async def test_new_codes_are_capped_per_email_address(app, session) -> None:  # 
         await register(other, "other@test.invalid")
 
 
-async def test_new_codes_are_capped_per_client_address(app, session) -> None:  # type: ignore[no-untyped-def]
+async def test_new_codes_are_capped_per_client_address(settings, sessionmaker, session) -> None:  # type: ignore[no-untyped-def]
+    """Per client address, new codes follow the new-accounts rate (here 3/hour), under their own counter."""
+    app = create_app(dataclasses.replace(settings, register_rate_limit="3/hour"))
     statuses = []
     for n in range(2):
         async with client_from(app, "192.0.2.30") as browser:
@@ -210,6 +215,7 @@ async def test_new_codes_are_capped_per_client_address(app, session) -> None:  #
                 statuses.append((await browser.post("/account/verify/new-code",
                                                     data={"csrf_token": csrf_from(page.text)})).status_code)
     assert statuses == [303, 303, 303, 429]  # the 4th new code from one address, though that email had 2 mails
+    await app.state.engine.dispose()
 
 
 async def test_a_taken_address_gets_the_same_new_code_answer_and_no_code(app, session) -> None:  # type: ignore[no-untyped-def]
@@ -383,3 +389,35 @@ async def test_a_pending_signature_is_listed_exported_and_withdrawable(session, 
     assert await rights.my_signatures(session, signer) == []
     async with session.begin():
         assert await session.scalar(select(func.count()).select_from(PendingSignature)) == 0
+
+
+async def test_registering_someone_elses_address_first_does_not_lock_its_owner_out(app, session) -> None:  # type: ignore[no-untyped-def]
+    """Red-team finding (issue #8 review): an unverified account is taken over by the next registration of its
+    address; the squatter's password and sessions stop working and what it signed meanwhile is dropped."""
+    author = await make_user(session, 80)
+    pid = await open_petition(session, author)
+    async with client_from(app, "192.0.2.21") as squatter:
+        assert (await post_register(squatter, "owner@test.invalid", password="squatter password 1")).status_code == 303
+        page = await squatter.get("/login")
+        signed_in = await squatter.post("/login", data={
+            "csrf_token": csrf_from(page.text), "email": "owner@test.invalid", "password": "squatter password 1"})
+        assert signed_in.status_code == 303
+        token = csrf_from((await squatter.get(f"/petitions/{pid}")).text)
+        assert (await squatter.post(f"/petitions/{pid}/sign", data=sign_form(token, cnie="SQ1234"))).status_code == 303
+        assert await session.scalar(select(func.count()).select_from(PendingSignature)) == 1
+        await session.rollback()
+        async with client_from(app, "192.0.2.22") as owner:
+            assert (await post_register(owner, "owner@test.invalid")).status_code == 303
+            code = await mailed_code(app, "owner@test.invalid")
+            page = await owner.get("/account/verify")
+            done = await owner.post("/account/verify", data={"csrf_token": csrf_from(page.text), "code": code})
+            assert done.status_code == 303
+            assert "/logout" in (await owner.get("/")).text  # the owner is signed in, verified
+        assert "/logout" not in (await squatter.get("/")).text  # the squatter's session is gone
+        page = await squatter.get("/login")
+        again = await squatter.post("/login", data={"csrf_token": csrf_from(page.text),
+                                                    "email": "owner@test.invalid", "password": "squatter password 1"})
+        assert again.status_code == 422
+    assert await session.scalar(select(func.count()).select_from(PendingSignature)) == 0
+    assert await session.scalar(select(func.count()).select_from(Signature)) == 0
+    await session.rollback()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import anyio
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,7 @@ from civic.errors import Conflict, Invalid
 from civic.i18n import N_
 from civic.moderation.models import UserBlock
 from civic.permissions import ANONYMOUS, Actor
+from civic.petitions.models import PendingSignature
 from civic.security import Keys, dummy_verify, hash_password, new_nonce, verify_password
 from civic.territories.models import Territory
 from civic.text import clean_text
@@ -107,6 +108,7 @@ async def register(session: AsyncSession, keys: Keys, data: Registration, region
     """Register a citizen account so that the answer never tells whether the address was taken (issue #8,
     item 4). Raises Invalid per field for bad input (that reveals nothing).
 
+    An address whose account was never verified is taken over by the new registration (see below).
     New address: the account is created unverified (``email_verified_at`` NULL, not signed in) and a code is
     mailed (civic.accounts.verification.start). Taken address: the same argon2 work is spent, nothing is
     created, the owner is mailed that someone tried. Both return a fresh random handle; only the new account's
@@ -120,7 +122,22 @@ async def register(session: AsyncSession, keys: Keys, data: Registration, region
     handle = verification.new_handle()
     try:
         async with session.begin():
-            taken = await session.scalar(select(User.id).where(User.email == email))
+            existing = (await session.execute(select(User.id, User.email_verified_at).where(User.email == email)
+                                              .with_for_update())).first()
+            taken = existing.id if existing is not None else None
+            if existing is not None and existing.email_verified_at is None:
+                # Nobody has proved owning this address yet: whoever registers it again takes the account over
+                # (new password, name and commune; earlier sessions signed out; signatures made meanwhile
+                # dropped), so that registering someone else's address first cannot lock its owner out
+                # (issue #8 review). The answer is the same as for any registration.
+                await session.execute(update(User).where(User.id == existing.id).values(
+                    display_name=name, password_hash=password_hash, commune_code=data.commune_code,
+                    session_nonce=new_nonce()))
+                await session.execute(delete(PendingSignature).where(PendingSignature.user_id == existing.id))
+                await verification.start(session, keys, existing.id, handle, base_url, now, send=send_mail)
+                await audit.record(session, actor_id=existing.id, action="accounts:register_again",
+                                   subject_type="user", subject_id=existing.id, now=now)
+                return PendingRegistration(handle)
             if taken is None:
                 result = await session.execute(insert(User).values(
                     display_name=name, email=email, password_hash=password_hash, role="citizen",

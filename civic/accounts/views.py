@@ -122,8 +122,9 @@ async def verify_email(request: Request) -> Response:
 
 
 async def new_code(request: Request) -> Response:
-    """POST "send me a new code": capped per email address (keyed hash) and per client address
-    (verify_mail_limiter, 429); answers the same whether or not a mail went out (issue #8, item 4)."""
+    """POST "send me a new code": capped per email address (keyed hash; verify_mail_limiter) and per client address
+    (register_limiter's rate, under its own key), 429; answers the same whether or not a mail went out
+    (issue #8, item 4)."""
     next_path = request.query_params.get("next", "")
     async with scope(request) as (db, actor):
         await read_form(request)
@@ -136,7 +137,9 @@ async def new_code(request: Request) -> Response:
             limiter = request.app.state.verify_mail_limiter
             client = request.client.host if request.client else "unknown"
             by_mail = await limiter.hit("email", mail_key)
-            by_client = await limiter.hit("client", client)
+            # Per client address, the looser new-accounts limit: people behind one NAT or in one cybercafé must
+            # not use up each other's mails (issue #8 review); per email address, the strict one.
+            by_client = await request.app.state.register_limiter.hit("verify-mail", client)
             if not (by_mail and by_client):
                 raise RateLimited()
             await verification.resend(db, keys(request), actor, handle, request.app.state.settings.base_url,

@@ -98,6 +98,7 @@ class BatchView:
 FLAG_REASONS = {
     "cnie_used_by_other_account": N_("The CNIE had already signed from another account"),
     "cnie_rate_limited": N_("The CNIE was over its signing limit"),
+    "previously_invalidated": N_("The CNIE or the account had a signature invalidated by staff"),
 }
 
 

@@ -9,7 +9,7 @@ one INSERT guarded by the database's unique indexes.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +27,7 @@ from civic.moderation import service as moderation
 from civic.organisations import service as organisations
 from civic.permissions import BLOCKED_MESSAGE, Action, Actor, can
 from civic.petitions import pending
+from civic.petitions.abuse_models import InvalidatedSignature
 from civic.petitions.models import ADDRESSEES, PendingSignature, Petition, Signature, SignatureFlag
 from civic.petitions.rules import RuleSet, rule_set
 from civic.search import service as search
@@ -392,7 +393,8 @@ def validate_signature(data: SignatureInput, require_electoral: bool) -> tuple[s
 
 
 async def sign(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int, data: SignatureInput,
-               now: datetime, client_address: str | None = None, cnie_over_limit: bool = False) -> SignOutcome:
+               now: datetime, client_address: str | None = None, cnie_over_limit: bool = False,
+               on_stored: Callable[[], Awaitable[object]] | None = None) -> SignOutcome:
     """Record an online signature.
 
     One person, one signature per petition: the unique index on (petition_id, cnie_hmac) decides, whatever
@@ -406,7 +408,11 @@ async def sign(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int
     None) is stored only as ``keys.keyed_hash("client", address)`` in ``client_hash``. ``cnie_over_limit`` (the
     view's per-CNIE rate limit is exhausted): the attempt is answered SIGNED, not counted, and flagged for staff
     (reason ``cnie_rate_limited``), so a bot learns nothing (issue #8, item 4: "flagged for staff quietly rather
-    than refused with a message that teaches a bot"). A petition hidden by moderation raises NotFound.
+    than refused with a message that teaches a bot"). ``on_stored`` is awaited after the commit when a signature
+    was stored (counted or pending), never for refused or flagged attempts: the view charges the per-CNIE limit
+    there, so nobody can spend another person's CNIE budget with attempts that store nothing. A CNIE or account
+    whose signature staff invalidated on this petition (civic.petitions.abuse) is answered SIGNED, not counted
+    and flagged (``previously_invalidated``). A petition hidden by moderation raises NotFound.
 
     Raises NotSignedIn, Forbidden (BLOCKED_MESSAGE while a moderator's block is in force), NotFound, Conflict (not
     collecting, or the collection period is over), Invalid.
@@ -418,50 +424,68 @@ async def sign(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int
     if not can(actor, Action.PETITION_SIGN, None, now):
         raise Forbidden()
     async with session.begin():
-        p = (await session.execute(
-            select(Petition.status, Petition.region_code, Petition.collection_ends_at, Petition.hidden_at,
-                   Petition.require_electoral_registration).where(Petition.id == petition_id)
-        )).first()
-        if p is None or p.hidden_at is not None:  # hidden by moderation: as if it did not exist (issue #6)
-            raise NotFound()
-        if p.status != "collecting":
-            raise Conflict(N_("This petition is not collecting signatures."))
-        if p.collection_ends_at is not None and now > p.collection_ends_at:
-            raise Conflict(N_("The collection period of this petition is over."))
-        name, cnie = validate_signature(data, bool(p.require_electoral_registration))
-        commune = (await session.execute(
-            select(Territory.province_code).where(
-                Territory.code == data.commune_code, Territory.kind == "commune",
-                Territory.region_code == p.region_code)
-        )).first()
-        if commune is None:
-            raise Invalid({"commune_code": [N_("Please choose a commune of this region.")]})
-        digest = keys.cnie_hmac(cnie)
-        client_hash = keys.keyed_hash("client", client_address) if client_address else None
-        if cnie_over_limit:
-            return await _flag_quietly(session, actor, keys, petition_id, data, name, cnie, digest,
-                                       "cnie_rate_limited", now)
-        if not actor.email_verified:  # issue #8: accounts — waits for the email to be verified
-            stored = await pending.store(session, {
-                "petition_id": petition_id, "user_id": actor.user_id, "full_name": name, "cnie_hmac": digest,
-                "cnie_encrypted": keys.encrypt_cnie(cnie), "commune_code": data.commune_code,
-                "province_code": commune.province_code, "electoral_declaration": data.electoral_declaration,
-                "consent_at": now, "created_at": now, "public_name": data.public_name, "client_hash": client_hash,
-            })
-            return SignOutcome.SIGNED if stored else SignOutcome.ALREADY_SIGNED
-        dialect_insert = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
-        inserted = await session.execute(dialect_insert(Signature).values(
-            petition_id=petition_id, user_id=actor.user_id, full_name=name, cnie_hmac=digest,
-            cnie_encrypted=keys.encrypt_cnie(cnie), commune_code=data.commune_code,
-            province_code=commune.province_code, electoral_declaration=data.electoral_declaration,
-            consent_at=now, channel="online", created_at=now, public_name=data.public_name,
-            client_hash=client_hash,
-        ).on_conflict_do_nothing().returning(Signature.id))
-        if inserted.first() is not None:
-            await still_collecting(session, petition_id)
-            return SignOutcome.SIGNED
+        outcome, stored = await _record(session, actor, keys, petition_id, data, now, client_address,
+                                        cnie_over_limit)
+    if stored and on_stored is not None:
+        await on_stored()
+    return outcome
+
+
+async def _record(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int, data: SignatureInput,
+                  now: datetime, client_address: str | None, cnie_over_limit: bool) -> tuple[SignOutcome, bool]:
+    """sign()'s transaction: (outcome, whether a signature was stored)."""
+    p = (await session.execute(
+        select(Petition.status, Petition.region_code, Petition.collection_ends_at, Petition.hidden_at,
+               Petition.require_electoral_registration).where(Petition.id == petition_id)
+    )).first()
+    if p is None or p.hidden_at is not None:  # hidden by moderation: as if it did not exist (issue #6)
+        raise NotFound()
+    if p.status != "collecting":
+        raise Conflict(N_("This petition is not collecting signatures."))
+    if p.collection_ends_at is not None and now > p.collection_ends_at:
+        raise Conflict(N_("The collection period of this petition is over."))
+    name, cnie = validate_signature(data, bool(p.require_electoral_registration))
+    commune = (await session.execute(
+        select(Territory.province_code).where(
+            Territory.code == data.commune_code, Territory.kind == "commune",
+            Territory.region_code == p.region_code)
+    )).first()
+    if commune is None:
+        raise Invalid({"commune_code": [N_("Please choose a commune of this region.")]})
+    digest = keys.cnie_hmac(cnie)
+    client_hash = keys.keyed_hash("client", client_address) if client_address else None
+    if cnie_over_limit:
         return await _flag_quietly(session, actor, keys, petition_id, data, name, cnie, digest,
-                                   "cnie_used_by_other_account", now)
+                                   "cnie_rate_limited", now), False
+    if await session.scalar(select(exists().where(
+            InvalidatedSignature.petition_id == petition_id,
+            (InvalidatedSignature.cnie_hmac == digest) | (InvalidatedSignature.user_id == actor.user_id)))):
+        return await _flag_quietly(session, actor, keys, petition_id, data, name, cnie, digest,
+                                   "previously_invalidated", now), False
+    verified = actor.email_verified or await session.scalar(  # lock the account row: a confirmation running
+        select(User.email_verified_at.is_not(None)).where(User.id == actor.user_id)  # now moves pending rows
+        .with_for_update())                                                       # either before or after us
+    if not verified:  # issue #8: accounts — waits for the email to be verified
+        stored = await pending.store(session, {
+            "petition_id": petition_id, "user_id": actor.user_id, "full_name": name, "cnie_hmac": digest,
+            "cnie_encrypted": keys.encrypt_cnie(cnie), "commune_code": data.commune_code,
+            "province_code": commune.province_code, "electoral_declaration": data.electoral_declaration,
+            "consent_at": now, "created_at": now, "public_name": data.public_name, "client_hash": client_hash,
+        })
+        return (SignOutcome.SIGNED, True) if stored else (SignOutcome.ALREADY_SIGNED, False)
+    dialect_insert = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
+    inserted = await session.execute(dialect_insert(Signature).values(
+        petition_id=petition_id, user_id=actor.user_id, full_name=name, cnie_hmac=digest,
+        cnie_encrypted=keys.encrypt_cnie(cnie), commune_code=data.commune_code,
+        province_code=commune.province_code, electoral_declaration=data.electoral_declaration,
+        consent_at=now, channel="online", created_at=now, public_name=data.public_name,
+        client_hash=client_hash,
+    ).on_conflict_do_nothing().returning(Signature.id))
+    if inserted.first() is not None:
+        await still_collecting(session, petition_id)
+        return SignOutcome.SIGNED, True
+    return await _flag_quietly(session, actor, keys, petition_id, data, name, cnie, digest,
+                               "cnie_used_by_other_account", now), False
 
 
 async def _flag_quietly(session: AsyncSession, actor: Actor, keys: Keys, petition_id: int, data: SignatureInput,

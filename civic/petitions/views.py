@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -111,20 +112,28 @@ async def _sign_context(request: Request, db: Any, actor: Any, petition_id: int,
     return ctx
 
 
-async def _limit_signing(request: Request, actor: Any, cnie: str) -> bool:
-    """Per-account and per-CNIE signing limits, counted before the service runs. Raises RateLimited when the
-    account is over its limit; returns True when the CNIE is over its limit, which the service answers like a
-    signature and flags for staff quietly (issue #8, item 4: identical answers whatever a CNIE has done).
+async def _limit_signing(request: Request, actor: Any, cnie: str) -> tuple[bool, Callable[[], Awaitable[object]]]:
+    """Per-account and per-CNIE signing limits (issue #8, item 4). Raises RateLimited when the account is over its
+    limit (every attempt counts). Returns (cnie_over_limit, charge_cnie): the CNIE's limit is only tested here, and
+    ``charge_cnie`` is what the service awaits once a signature was really stored, so attempts that store nothing
+    (another petition, a bad form) cannot spend a person's CNIE budget. A CNIE over its limit is answered like a
+    signature and flagged for staff quietly (identical answers whatever a CNIE has done).
 
     No per-client-address limit: 50 people behind one carrier NAT must not lock one another out, and bursts by
-    address are flagged for staff instead (issue #8, item 4). A malformed CNIE is not counted (the service
-    answers the field error)."""
+    address are flagged for staff instead. A malformed CNIE is not counted (the service answers the field
+    error)."""
     state = request.app.state
     if not await state.sign_limiter.hit("account", str(actor.user_id)):
         raise RateLimited()
     normalised = normalise_cnie(clean_text(cnie))
-    return normalised is not None and not await state.sign_cnie_limiter.hit(
-        "cnie", keys(request).keyed_hash("ratelimit-cnie", normalised))
+    key = keys(request).keyed_hash("ratelimit-cnie", normalised or "")
+
+    async def charge_cnie() -> object:
+        return await state.sign_cnie_limiter.hit("cnie", key)
+
+    if normalised is None:
+        return False, charge_cnie
+    return not await state.sign_cnie_limiter.allows("cnie", key), charge_cnie
 
 
 async def sign(request: Request) -> Response:
@@ -142,14 +151,15 @@ async def sign(request: Request) -> Response:
     async with scope(request) as (db, actor):
         form = SignForm(formdata=await read_form(request))
         data = form.to_input()
-        cnie_over_limit = actor.signed_in and await _limit_signing(request, actor, data.cnie)
+        cnie_over_limit, charge_cnie = (await _limit_signing(request, actor, data.cnie) if actor.signed_in
+                                        else (False, None))
         errors: dict[str, list[str]] = {}
         message = None
         outcome = None
         try:
             outcome = await service.sign(db, actor, keys(request), petition_id, data, utcnow(),
                                          client_address=request.client.host if request.client else None,
-                                         cnie_over_limit=cnie_over_limit)
+                                         cnie_over_limit=cnie_over_limit, on_stored=charge_cnie)
         except Invalid as exc:
             errors = exc.field_errors
             message = exc.message
@@ -326,10 +336,14 @@ async def my_signatures(request: Request) -> Response:
 
 
 async def withdraw_signature(request: Request) -> Response:
-    """POST /me/signatures/{id}/withdraw."""
+    """POST /me/signatures/{id}/withdraw. A withdrawal counts against the account's signing limit, so that
+    withdrawing and signing again cannot be used to probe, through the public count, whether a CNIE has signed
+    (issue #8, item 4)."""
     petition_id = _petition_id(request)
     async with scope(request) as (db, actor):
         await read_form(request)
+        if actor.signed_in and not await request.app.state.sign_limiter.hit("account", str(actor.user_id)):
+            raise RateLimited()
         await rights.withdraw(db, actor, petition_id, utcnow())
     request.session["flash_note"] = "withdrawn"
     return RedirectResponse(path_for(request, "my_signatures"), 303)

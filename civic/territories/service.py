@@ -104,13 +104,15 @@ async def communes_by_province(session: AsyncSession, region_code: str) -> list[
     """Communes of the region grouped by province: [(province, [commune, ...]), ...], each ordered by name."""
     async with reading(session):
         provs = await provinces(session, region_code)
-        result = await session.scalars(
-            select(Territory).where(Territory.region_code == region_code, Territory.kind == "commune")
+        result = await session.execute(  # columns, not ORM objects: every signing form lists ~150 communes
+            select(Territory.code, Territory.name_ar, Territory.name_fr, Territory.population_2024,
+                   Territory.commune_type, Territory.province_code)
+            .where(Territory.region_code == region_code, Territory.kind == "commune")
             .order_by(Territory.name_fr)
         )
         by_province: dict[str, list[Place]] = {p.code: [] for p in provs}
-        for t in result:
-            by_province.setdefault(t.province_code or "", []).append(_place(t))
+        for row in result:
+            by_province.setdefault(row.province_code or "", []).append(Place(*row))
         return [(p, by_province[p.code]) for p in provs]
 
 

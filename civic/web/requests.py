@@ -16,7 +16,7 @@ from civic.accounts import service as accounts
 from civic.errors import CsrfFailed, NotFound
 from civic.permissions import ANONYMOUS, Actor
 from civic.security import Keys, check_csrf_token, make_csrf_token, new_nonce
-from civic.web.templating import context
+from civic.web.templating import context, route_path
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -35,7 +35,7 @@ def path_id(request: Request, name: str) -> int:
 
 def path_for(request: Request, name: str, **params: Any) -> str:
     """The site-relative URL of a named route, so links and redirects work behind a TLS proxy."""
-    return str(request.scope.get("root_path", "")) + str(request.app.url_path_for(name, **params))
+    return str(request.scope.get("root_path", "")) + route_path(request.app, name, params)
 
 
 def login_path(request: Request) -> str:
