@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -26,6 +25,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 _hasher = PasswordHasher()
+def _full_width_to_latin(text: str) -> str:
+    """Full-width ASCII forms (U+FF01–U+FF5E) as ASCII; other look-alikes (Roman numerals, Cyrillic) stay, and
+    are refused by the format check."""
+    return "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else c for c in text)
+
+
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 CNIE_PATTERN = re.compile(r"[A-Z]{1,2}[0-9]{1,6}")
 CSRF_MAX_AGE_SECONDS = 12 * 3600
@@ -55,12 +60,12 @@ _DUMMY_HASH = _hasher.hash("civic-dummy-password")
 def normalise_cnie(raw: str) -> str | None:
     """Normalise a CNIE number: drop all white space, upper-case, then check the format.
 
-    Full-width letters and digits (NFKC) and Arabic-Indic digits (٠–٩, ۰–۹) are read as their Latin forms,
+    Full-width Latin letters and digits (Ａ–Ｚ, ０–９) and Arabic-Indic digits (٠–٩, ۰–۹) are read as their Latin forms,
     as people type them on Arabic keyboards (issue #8 review).
     Format: 1–2 Latin letters then 1–6 digits, e.g. ``I123456`` or ``IA12345`` (shared/domain.md §2);
     province prefixes are not enforced. Returns None when the format is wrong.
     """
-    value = re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw or "").translate(_DIGITS)).upper()
+    value = re.sub(r"\s+", "", _full_width_to_latin(raw or "").translate(_DIGITS)).upper()
     return value if CNIE_PATTERN.fullmatch(value) else None
 
 
