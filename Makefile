@@ -35,7 +35,7 @@ db: install ## migrate the embedded database and load territories and demo conte
 	$(BIN)/civic demo
 
 run: db ## serve Civic with demo data on http://127.0.0.1:8000
-	exec $(BIN)/civic serve --host 127.0.0.1 --port $(PORT)
+	CIVIC_BASE_URL=$${CIVIC_BASE_URL:-http://127.0.0.1:$(PORT)} exec $(BIN)/civic serve --host 127.0.0.1 --port $(PORT)
 
 system-deps: ## Chromium and fonts from Debian (installed when missing and root)
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -345,7 +345,9 @@ def main() -> int:
     parser.add_argument("--results", type=Path, default=None, help="write the section into this Markdown file")
     args = parser.parse_args()
     url = os.environ.get("CIVIC_BENCH_DATABASE_URL", DEFAULT_URL)
-    command = "python bench/export_memory.py " + " ".join(sys.argv[1:])
+    # The command as a person would type it: `make bench` writes the section through a temporary file.
+    shown = [a for a in sys.argv[1:] if a not in {"--results", str(args.results)}]
+    command = "python bench/export_memory.py " + " ".join(shown)
 
     from civic.migrations import upgrade
 

@@ -30,13 +30,13 @@ PEER = """## Peer platform
 Not measured, because no peer platform can be installed here from a package registry:
 
 - **Pytition** (the Django petition platform the issue names) is not on PyPI: `pip download pytition` answers
-  "No matching distribution found for pytition" here, and the registry list `/work/.library/env/packages/pypi.tsv`
+  "No matching distribution found for pytition" here, and the list of packages this machine's PyPI mirror holds
   has no `pytition` (nor any other petition platform: its only names containing "petition" are
   `petitioners`, a request-tracing library, and words like "competition"). Pytition is distributed as a Git
   repository with a Docker set-up; this machine has no network access to GitHub or Docker Hub.
 - Running it from source would also need its own Django settings, PostgreSQL database, migrations, a
-  signature-confirmation flow by email, and a CSRF/session forging harness of its own — more than the 15
-  minutes the brief allows for the peer, even if the source were at hand.
+  signature-confirmation flow by email, and a CSRF/session forging harness of its own — more than fits in
+  `make bench`'s 15 minutes, even if the source were at hand.
 
 So there are no peer figures beside ours; the `limit` scenario (the database's own ceiling for the same INSERTs)
 is the only reference point in this file.
@@ -338,7 +338,8 @@ def render(*, plan: Any, data: dict[str, Any], results: dict[str, Any], export_s
         f"| **median** | **{tally_med:.2f}** | **{breakdown_med:.2f}** | |",
         "",
         f"Target < 1 s: {'met' if tally_med < 1 else 'not met'} ({tally_med:.2f} s). Where the time goes is in the "
-        "`EXPLAIN ANALYZE` breakdown below: the largest part is counting the online ballots without a choice (a "
+        "earlier `EXPLAIN ANALYZE` breakdown below (same data, another run): the largest part is counting the "
+        "online ballots without a choice (a "
         "hash anti-join of cast ballots and choices), then the eligible population; both scan every row.",
         "",
         "Earlier measurement (issue #5, 2026-11-29 15:20–15:35 UTC, load average 7–12, "

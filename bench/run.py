@@ -141,7 +141,7 @@ def run_export(plan: Plan, remaining: float) -> tuple[str | None, str]:
     group (it and the server it started) is ended."""
     per_run = plan.export_rows / 15_000 + plan.xlsx_rows / 3_000 + 8
     runs = max(1, min(plan.export_runs, int((remaining - 25) // per_run)))
-    note = "" if runs == plan.export_runs else f"the time left allowed {runs} export run(s) per format"
+    note = "" if runs == plan.export_runs else f"the time left allowed {runs} export run(s) per format."
     plan.export_runs = runs
     with TemporaryDirectory() as tmp:
         out = Path(tmp) / "export.md"

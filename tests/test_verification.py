@@ -403,7 +403,12 @@ async def test_registering_someone_elses_address_first_does_not_lock_its_owner_o
             "csrf_token": csrf_from(page.text), "email": "owner@test.invalid", "password": "squatter password 1"})
         assert signed_in.status_code == 303
         token = csrf_from((await squatter.get(f"/petitions/{pid}")).text)
-        assert (await squatter.post(f"/petitions/{pid}/sign", data=sign_form(token, cnie="SQ1234"))).status_code == 303
+        signed = await squatter.post(f"/petitions/{pid}/sign", data=sign_form(token, cnie="SQ1234"))
+        assert signed.status_code == 303
+        # The answer says the signature waits for the email (a link inside the result, not only the banner).
+        result = re.search(r'id="sign-result"[^>]*>(.*?)</p>', (await squatter.get(signed.headers["location"])).text,
+                           re.S)
+        assert result is not None and 'href="/account/verify"' in result.group(1)
         assert await session.scalar(select(func.count()).select_from(PendingSignature)) == 1
         await session.rollback()
         async with client_from(app, "192.0.2.22") as owner:
