@@ -131,6 +131,10 @@ class Signature(Base):
             postgresql_where=text("user_id IS NOT NULL"), sqlite_where=text("user_id IS NOT NULL"),
         ),
         Index("ix_signatures_petition_province", "petition_id", "province_code"),
+        # Only the signatories who chose to be listed, newest first per petition (issue #8: the public names
+        # must not cost a scan of every signature of a large petition).
+        Index("ix_signatures_public_name", "petition_id", "created_at",
+              postgresql_where=text("public_name"), sqlite_where=text("public_name")),
         Index("ix_signatures_petition_client", "petition_id", "client_hash"),  # issue #8: accounts
     )
 

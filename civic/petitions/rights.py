@@ -165,7 +165,7 @@ async def public_names(session: AsyncSession, petition_id: int) -> tuple[list[st
     """
     async with reading(session):
         opted = (select(Signature.full_name.label("name"), Signature.created_at.label("at"))
-                 .where(Signature.petition_id == petition_id, Signature.public_name.is_(True),
+                 .where(Signature.petition_id == petition_id, Signature.public_name,  # ix_signatures_public_name
                         Signature.full_name != "")
                  .union_all(select(SignatureFlag.full_name, SignatureFlag.created_at)
                             .where(SignatureFlag.petition_id == petition_id, SignatureFlag.public_name.is_(True),
