@@ -54,26 +54,16 @@ async def my_signatures(session: AsyncSession, actor: Actor) -> list[MySignature
     if not actor.signed_in:
         raise NotSignedIn()
     async with reading(session):
-        rows = list(await session.execute(
-            select(Petition.id, Petition.title, Petition.status, Signature.created_at, Territory.name_ar,
-                   Territory.name_fr, Signature.public_name)
-            .join(Signature, Signature.petition_id == Petition.id)
-            .join(Territory, Territory.code == Signature.commune_code)
-            .where(Signature.user_id == actor.user_id)))
-        # Attempts answered like signatures are listed like signatures (design.md: reveal nothing).
-        rows += list(await session.execute(
-            select(Petition.id, Petition.title, Petition.status, SignatureFlag.created_at, Territory.name_ar,
-                   Territory.name_fr, SignatureFlag.public_name)
-            .join(SignatureFlag, SignatureFlag.petition_id == Petition.id)
-            .join(Territory, Territory.code == SignatureFlag.commune_code)
-            .where(SignatureFlag.user_id == actor.user_id)))
-        # Signatures waiting for the account's email to be verified (issue #8): theirs too, withdrawable.
-        rows += list(await session.execute(
-            select(Petition.id, Petition.title, Petition.status, PendingSignature.created_at, Territory.name_ar,
-                   Territory.name_fr, PendingSignature.public_name)
-            .join(PendingSignature, PendingSignature.petition_id == Petition.id)
-            .join(Territory, Territory.code == PendingSignature.commune_code)
-            .where(PendingSignature.user_id == actor.user_id)))
+        rows = []
+        # Counted signatures, attempts answered like signatures (design.md: reveal nothing), and signatures
+        # waiting for the account's email to be verified (issue #8): all theirs, all listed alike.
+        for table in (Signature, SignatureFlag, PendingSignature):
+            rows += list(await session.execute(
+                select(Petition.id, Petition.title, Petition.status, table.created_at, Territory.name_ar,
+                       Territory.name_fr, table.public_name)
+                .join(table, table.petition_id == Petition.id)
+                .join(Territory, Territory.code == table.commune_code)
+                .where(table.user_id == actor.user_id)))
         return sorted((MySignature(*row) for row in rows), key=lambda s: s.signed_at, reverse=True)
 
 
