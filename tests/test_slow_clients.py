@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
@@ -30,10 +32,9 @@ from sqlalchemy import text
 from civic import i18n
 from civic.accounts import service as accounts
 from civic.app import create_app
-from civic.settings import Settings
+from civic.settings import ROOT, Settings
 from civic.web.middleware import BodyLimitMiddleware, BodyTimeout
-from tests.conftest import BACKEND, NOW, csrf_from, make_user
-from tests.servers import AppProcess
+from tests.conftest import BACKEND, NOW, SECRET, csrf_from, make_user
 from tests.test_live import _port
 from tests.test_petitions_service import open_petition
 
@@ -43,20 +44,35 @@ PASSWORD = "slow-client-password-2026"
 
 
 @contextmanager
-def server_process(settings: Settings, log_dir: Path) -> Iterator[int]:
-    """A real uvicorn process on the test database (tests.servers.AppProcess); yields its port."""
-    process = AppProcess(settings.database_url, log_dir, {"CIVIC_UPLOAD_DIR": settings.upload_dir}, name="slow")
+def server_process(settings: Settings) -> Iterator[int]:
+    """``uvicorn --factory civic.app:create_app`` on the test database; yields its port."""
+    sock = _port()
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {**os.environ, "CIVIC_DATABASE_URL": settings.database_url, "CIVIC_SECRET_KEY": SECRET,
+           "CIVIC_ENV": "test", "CIVIC_UPLOAD_DIR": settings.upload_dir}
+    process = subprocess.Popen(  # our own interpreter and module
+        [sys.executable, "-m", "uvicorn", "--factory", "civic.app:create_app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
     try:
-        process.launch()
-        asyncio.run(process.wait_healthy())
-        yield process.port
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        yield port
     finally:
-        process.stop()
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
-def live_port(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    with server_process(settings, tmp_path_factory.mktemp("slow-logs")) as port:
+def live_port(settings: Settings) -> Iterator[int]:
+    with server_process(settings) as port:
         yield port
 
 
